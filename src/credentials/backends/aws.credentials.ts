@@ -1,0 +1,144 @@
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { readEnv, setTogether } from '../config/env-schema.js';
+import { resolveTransferSettings, type TransferSettings } from '../config/transfer-settings.js';
+import { CREDENTIALS_MODULE_OPTIONS } from '../credentials.module-definition.js';
+import type { CredentialsModuleOptions } from '../credentials.options.js';
+import type { RegistryTokenCache } from '../registry/registry-token-cache.js';
+import type { ObjectStore } from '../store/object-store.js';
+import { loadAdapter } from './optional-peer.js';
+import { StoreBackedCredentials } from './store-backed-credentials.js';
+
+const AWS_ENV = {
+  BUCKET_NAME_PROJECTS: { required: true, kind: 'bucket' },
+  REGISTRY_HOST: { required: true, kind: 'host' },
+  AWS_REGION: {},
+  AWS_DEFAULT_REGION: {},
+  AWS_ACCESS_KEY_ID: { secret: true },
+  AWS_SECRET_ACCESS_KEY: { secret: true },
+  AWS_SESSION_TOKEN: { secret: true },
+  AWS_ENDPOINT_URL_S3: { kind: 'url' },
+  AWS_ENDPOINT_URL_ECR: { kind: 'url' },
+  /** `true` / `false`; default `true` with a custom S3 endpoint, else `false`. */
+  AWS_S3_FORCE_PATH_STYLE: {},
+  /** The SDK's own setting; default `WHEN_REQUIRED` with a custom S3 endpoint. */
+  AWS_REQUEST_CHECKSUM_CALCULATION: {},
+} as const;
+
+type AwsEnvName = keyof typeof AWS_ENV;
+
+const oneOf =
+  (name: AwsEnvName, allowed: readonly string[]) =>
+  (values: Record<AwsEnvName, string | undefined>) =>
+    values[name] === undefined || allowed.includes(values[name].toLowerCase())
+      ? undefined
+      : `${name} must be one of ${allowed.join(', ')}`;
+
+/**
+ * The `aws` backend: registry tokens from ECR (cached), projects on S3. Honours the SDK's
+ * standard `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL_ECR`; without static keys the SDK's
+ * default provider chain is used (IRSA on EKS, instance roles).
+ */
+@Injectable()
+export class AwsCredentials extends StoreBackedCredentials {
+  protected readonly bucketName: string;
+  protected readonly transfer: TransferSettings;
+  readonly #env: Record<AwsEnvName, string | undefined>;
+  private readonly region: string;
+  #registry?: Promise<{ cache: RegistryTokenCache; close(): void }>;
+
+  constructor(
+    config: ConfigService,
+    @Optional() @Inject(CREDENTIALS_MODULE_OPTIONS) options?: CredentialsModuleOptions,
+  ) {
+    super();
+    this.#env = readEnv(config, 'aws', AWS_ENV, [
+      setTogether('AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'),
+      (v) =>
+        v.AWS_REGION || v.AWS_DEFAULT_REGION
+          ? undefined
+          : 'AWS_REGION (or AWS_DEFAULT_REGION) is required by the "aws" backend',
+      oneOf('AWS_S3_FORCE_PATH_STYLE', ['true', 'false']),
+      oneOf('AWS_REQUEST_CHECKSUM_CALCULATION', ['when_supported', 'when_required']),
+    ]);
+    this.transfer = resolveTransferSettings(options);
+    this.bucketName = this.#env.BUCKET_NAME_PROJECTS as string;
+    this.region = (this.#env.AWS_REGION ?? this.#env.AWS_DEFAULT_REGION) as string;
+    Object.assign(this.credentials, {
+      AWS_ACCESS_KEY_ID: this.#env.AWS_ACCESS_KEY_ID ?? null,
+      AWS_SECRET_ACCESS_KEY: this.#env.AWS_SECRET_ACCESS_KEY ?? null,
+      AWS_REGION: this.region,
+      BUCKET_NAME_PROJECTS: this.bucketName,
+      REGISTRY_HOST: this.#env.REGISTRY_HOST ?? null,
+    });
+  }
+
+  async getRegistryToken(): Promise<string> {
+    const { cache } = await this.registryTokens();
+    return (await cache.get()).token;
+  }
+
+  override async getCredentials(): Promise<Readonly<Record<string, string | null>>> {
+    const base = await super.getCredentials();
+    return Object.freeze({ ...base, REGISTRY_TOKEN: await this.getRegistryToken() });
+  }
+
+  override async onModuleDestroy(): Promise<void> {
+    const registry = this.#registry;
+    this.#registry = undefined;
+    if (registry) (await registry).close();
+    await super.onModuleDestroy();
+  }
+
+  protected async createStore(): Promise<ObjectStore> {
+    const { S3ObjectStore } = await loadAdapter(
+      'aws',
+      ['@aws-sdk/client-s3', '@aws-sdk/lib-storage'],
+      () => import('../store/s3-object-store.js'),
+    );
+    const endpoint = this.#env.AWS_ENDPOINT_URL_S3;
+    const pathStyle = this.#env.AWS_S3_FORCE_PATH_STYLE;
+    const checksums = this.#env.AWS_REQUEST_CHECKSUM_CALCULATION?.toUpperCase();
+    return new S3ObjectStore({
+      region: this.region,
+      endpoint,
+      credentials: this.staticKeys(),
+      forcePathStyle: pathStyle === undefined ? endpoint !== undefined : pathStyle === 'true',
+      checksums:
+        checksums === 'WHEN_SUPPORTED' || checksums === 'WHEN_REQUIRED'
+          ? checksums
+          : endpoint !== undefined
+            ? 'WHEN_REQUIRED'
+            : 'WHEN_SUPPORTED',
+      transfer: this.transfer,
+    });
+  }
+
+  private registryTokens(): Promise<{ cache: RegistryTokenCache; close(): void }> {
+    this.#registry ??= loadAdapter(
+      'aws',
+      ['@aws-sdk/client-ecr'],
+      () => import('../registry/ecr-token-source.js'),
+    ).then(({ createEcrTokenCache }) =>
+      createEcrTokenCache({
+        region: this.region,
+        endpoint: this.#env.AWS_ENDPOINT_URL_ECR,
+        credentials: this.staticKeys(),
+        registryHost: this.#env.REGISTRY_HOST as string,
+        requestTimeoutMs: this.transfer.requestTimeoutMs,
+      }),
+    );
+    return this.#registry;
+  }
+
+  private staticKeys() {
+    const { AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN } = this.#env;
+    return AWS_ACCESS_KEY_ID && AWS_SECRET_ACCESS_KEY
+      ? {
+          accessKeyId: AWS_ACCESS_KEY_ID,
+          secretAccessKey: AWS_SECRET_ACCESS_KEY,
+          sessionToken: AWS_SESSION_TOKEN,
+        }
+      : undefined;
+  }
+}

@@ -1,0 +1,76 @@
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { readEnv, setTogether } from '../config/env-schema.js';
+import { resolveTransferSettings, type TransferSettings } from '../config/transfer-settings.js';
+import { CREDENTIALS_MODULE_OPTIONS } from '../credentials.module-definition.js';
+import type { CredentialsModuleOptions } from '../credentials.options.js';
+import { basicAuthToken } from '../registry/basic-auth.js';
+import type { ObjectStore } from '../store/object-store.js';
+import { loadAdapter } from './optional-peer.js';
+import { StoreBackedCredentials } from './store-backed-credentials.js';
+
+const LOCAL_ENV = {
+  BUCKET_NAME_PROJECTS: { required: true, kind: 'bucket' },
+  REGISTRY_HOST: { required: true, kind: 'host' },
+  MINIO_ENDPOINT: { required: true, kind: 'url' },
+  MINIO_ACCESS_KEY: { required: true, secret: true },
+  MINIO_SECRET_KEY: { required: true, secret: true },
+  MINIO_REGION: { default: 'us-east-1' },
+  REGISTRY_USERNAME: {},
+  REGISTRY_PASSWORD: { secret: true },
+} as const;
+
+/**
+ * The `local` backend: a plain Docker registry (open, or with basic auth from
+ * `REGISTRY_USERNAME` / `REGISTRY_PASSWORD`) and MinIO (or any S3 API server) for projects.
+ */
+@Injectable()
+export class LocalCredentials extends StoreBackedCredentials {
+  protected readonly bucketName: string;
+  protected readonly transfer: TransferSettings;
+  readonly #env: Record<keyof typeof LOCAL_ENV, string | undefined>;
+
+  constructor(
+    config: ConfigService,
+    @Optional() @Inject(CREDENTIALS_MODULE_OPTIONS) options?: CredentialsModuleOptions,
+  ) {
+    super();
+    this.#env = readEnv(config, 'local', LOCAL_ENV, [
+      setTogether('REGISTRY_USERNAME', 'REGISTRY_PASSWORD'),
+    ]);
+    this.transfer = resolveTransferSettings(options);
+    this.bucketName = this.#env.BUCKET_NAME_PROJECTS as string;
+    Object.assign(this.credentials, {
+      MINIO_ENDPOINT: this.#env.MINIO_ENDPOINT ?? null,
+      MINIO_ACCESS_KEY: this.#env.MINIO_ACCESS_KEY ?? null,
+      MINIO_SECRET_KEY: this.#env.MINIO_SECRET_KEY ?? null,
+      MINIO_REGION: this.#env.MINIO_REGION ?? null,
+      BUCKET_NAME_PROJECTS: this.bucketName,
+      REGISTRY_HOST: this.#env.REGISTRY_HOST ?? null,
+      REGISTRY_USERNAME: this.#env.REGISTRY_USERNAME ?? null,
+      REGISTRY_PASSWORD: this.#env.REGISTRY_PASSWORD ?? null,
+    });
+  }
+
+  async getRegistryToken(): Promise<string | null> {
+    const { REGISTRY_USERNAME, REGISTRY_PASSWORD } = this.#env;
+    return REGISTRY_USERNAME && REGISTRY_PASSWORD
+      ? basicAuthToken(REGISTRY_USERNAME, REGISTRY_PASSWORD)
+      : null;
+  }
+
+  protected async createStore(): Promise<ObjectStore> {
+    const { MinioObjectStore } = await loadAdapter(
+      'local',
+      ['minio'],
+      () => import('../store/minio-object-store.js'),
+    );
+    return new MinioObjectStore({
+      endpoint: new URL(this.#env.MINIO_ENDPOINT as string),
+      accessKey: this.#env.MINIO_ACCESS_KEY as string,
+      secretKey: this.#env.MINIO_SECRET_KEY as string,
+      region: this.#env.MINIO_REGION as string,
+      transfer: this.transfer,
+    });
+  }
+}

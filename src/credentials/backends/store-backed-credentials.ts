@@ -1,0 +1,50 @@
+import type { OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import type { Readable } from 'node:stream';
+import type { TransferSettings } from '../config/transfer-settings.js';
+import { Credentials, type ProjectBody, type ProjectObject } from '../credentials.js';
+import { ProjectStorage } from '../project/project-storage.js';
+import type { ObjectStore } from '../store/object-store.js';
+
+/**
+ * A backend that keeps projects in an `ObjectStore`: the project rules live in
+ * `ProjectStorage`, the subclass only says how to build its store (loaded lazily, so only
+ * the chosen backend's SDK is imported) and how to get a registry token.
+ */
+export abstract class StoreBackedCredentials
+  extends Credentials
+  implements OnModuleInit, OnModuleDestroy
+{
+  #storage?: Promise<ProjectStorage>;
+
+  protected abstract readonly bucketName: string;
+  protected abstract readonly transfer: TransferSettings;
+
+  /** Builds the store; called once, on module init or on first use. Must not contact servers. */
+  protected abstract createStore(): Promise<ObjectStore>;
+
+  /** Loads the SDK at startup, so that a missing peer package fails before the app listens. */
+  async onModuleInit(): Promise<void> {
+    await this.projects();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    const storage = this.#storage;
+    this.#storage = undefined;
+    if (storage) await (await storage).close();
+  }
+
+  async uploadProject(projectName: string, project: ProjectBody): Promise<ProjectObject> {
+    return (await this.projects()).upload(projectName, project);
+  }
+
+  async downloadProject(bucketName: string, projectName: string): Promise<Readable> {
+    return (await this.projects()).download(bucketName, projectName);
+  }
+
+  private projects(): Promise<ProjectStorage> {
+    this.#storage ??= this.createStore().then(
+      (store) => new ProjectStorage(store, this.bucketName, this.transfer),
+    );
+    return this.#storage;
+  }
+}

@@ -1,0 +1,42 @@
+import type { TransferOptions } from '../credentials.options.js';
+import { CredentialsConfigError } from '../errors.js';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+export type TransferSettings = Required<TransferOptions>;
+
+export const DEFAULT_TRANSFER_SETTINGS: TransferSettings = {
+  maxProjectSize: GiB,
+  partSize: 8 * MiB,
+  partConcurrency: 4,
+  requestTimeoutMs: 30_000,
+  uploadTimeoutMs: 30 * 60_000,
+};
+
+const LIMITS: Record<keyof TransferSettings, [min: number, max: number]> = {
+  // A single CopyObject (used to record the SHA-256 of streamed uploads) takes up to 5 GiB.
+  maxProjectSize: [22, 5 * GiB],
+  partSize: [5 * MiB, 512 * MiB],
+  partConcurrency: [1, 64],
+  requestTimeoutMs: [100, 3_600_000],
+  uploadTimeoutMs: [1_000, 24 * 3_600_000],
+};
+
+/** The module options' transfer tuning, with defaults, checked all at once. */
+export function resolveTransferSettings(options: TransferOptions = {}): TransferSettings {
+  const settings = { ...DEFAULT_TRANSFER_SETTINGS };
+  const problems: string[] = [];
+  for (const key of Object.keys(LIMITS) as (keyof TransferSettings)[]) {
+    const value = options[key];
+    if (value === undefined) continue;
+    const [min, max] = LIMITS[key];
+    if (!Number.isInteger(value) || value < min || value > max) {
+      problems.push(`option ${key} must be an integer from ${min} to ${max} (got ${value})`);
+    } else {
+      settings[key] = value;
+    }
+  }
+  if (problems.length > 0) throw new CredentialsConfigError(problems);
+  return settings;
+}

@@ -1,0 +1,19 @@
+import { ConfigurableModuleBuilder } from '@nestjs/common';
+import type { CredentialsModuleExtras, CredentialsModuleOptions } from './credentials.options.js';
+
+export const {
+  ConfigurableModuleClass: ConfigurableCredentialsModule,
+  MODULE_OPTIONS_TOKEN: CREDENTIALS_MODULE_OPTIONS,
+  OPTIONS_TYPE,
+  ASYNC_OPTIONS_TYPE,
+} = new ConfigurableModuleBuilder<CredentialsModuleOptions>({ moduleName: 'Credentials' })
+  .setClassMethodName('forRoot')
+  .setFactoryMethodName('createCredentialsOptions')
+  .setExtras<CredentialsModuleExtras>({ isGlobal: false }, (definition, extras) => ({
+    ...definition,
+    global: extras.isGlobal ?? false,
+  }))
+  .build();
+
+export type CredentialsModuleSyncOptions = typeof OPTIONS_TYPE;
+export type CredentialsModuleAsyncOptions = typeof ASYNC_OPTIONS_TYPE;

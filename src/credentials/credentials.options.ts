@@ -1,0 +1,41 @@
+import type { CanActivate, Type } from '@nestjs/common';
+import type { Credentials } from './credentials.js';
+
+/** A backend class: an `@Injectable()` subclass of `Credentials`, built through Nest's DI. */
+export type CredentialsBackend = Type<Credentials>;
+
+/** Tuning of transfers; every field has a measured default. */
+export interface TransferOptions {
+  /** Largest project accepted, in bytes. Default 1 GiB; at most 5 GiB. */
+  maxProjectSize?: number;
+  /** Size of one multipart part, in bytes. Default 8 MiB; at least 5 MiB. */
+  partSize?: number;
+  /** Parts uploaded at once. Default 4. */
+  partConcurrency?: number;
+  /** Deadline of one request to a server (connect, and silence while waiting), in ms. Default 30 s. */
+  requestTimeoutMs?: number;
+  /** Deadline of a whole upload, in ms. Default 30 min. */
+  uploadTimeoutMs?: number;
+}
+
+export interface CredentialsModuleOptions extends TransferOptions {
+  /** Backend name; overrides the `CREDENTIALS` variable. */
+  backend?: string;
+  /** Custom backends by name, next to the built-in `aws` and `local`. */
+  backends?: Record<string, CredentialsBackend>;
+}
+
+/** Options of the optional HTTP controller (`forRoot({ controller: ... })`). */
+export interface CredentialsControllerOptions {
+  /** Guards that decide who may call the controller, instead of the bearer token. */
+  guards?: Type<CanActivate>[];
+  /** Mount without any guard and without `CREDENTIALS_API_TOKEN`. Only for trusted networks. */
+  allowAnonymous?: boolean;
+}
+
+/** Options that shape the module itself, so they are given statically even with `forRootAsync`. */
+export interface CredentialsModuleExtras {
+  isGlobal?: boolean;
+  /** Mount the HTTP controller: `true` or its options. Off by default. */
+  controller?: boolean | CredentialsControllerOptions;
+}

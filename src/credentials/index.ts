@@ -1,0 +1,34 @@
+export { Credentials, type ProjectBody, type ProjectObject } from './credentials.js';
+export { CREDENTIALS_PROVIDER } from './credentials.constants.js';
+export { InjectCredentials } from './credentials.decorator.js';
+export { CredentialsModule, BUILT_IN_BACKENDS } from './credentials.module.js';
+export {
+  CREDENTIALS_MODULE_OPTIONS,
+  type CredentialsModuleAsyncOptions,
+  type CredentialsModuleSyncOptions,
+} from './credentials.module-definition.js';
+export type {
+  CredentialsBackend,
+  CredentialsControllerOptions,
+  CredentialsModuleExtras,
+  CredentialsModuleOptions,
+  TransferOptions,
+} from './credentials.options.js';
+export { AwsCredentials } from './backends/aws.credentials.js';
+export { LocalCredentials } from './backends/local.credentials.js';
+export { StoreBackedCredentials } from './backends/store-backed-credentials.js';
+export type { ObjectStore, StoredObject } from './store/object-store.js';
+export { assertProjectName, assertBucketName } from './project/project-name.js';
+export {
+  AccessDeniedError,
+  BucketNotFoundError,
+  CredentialsConfigError,
+  CredentialsError,
+  type CredentialsErrorCode,
+  IntegrityError,
+  InvalidProjectError,
+  NotSupportedError,
+  ProjectNotFoundError,
+  RegistryAuthError,
+  StorageUnavailableError,
+} from './errors.js';

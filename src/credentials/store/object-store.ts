@@ -1,0 +1,46 @@
+import type { Readable } from 'node:stream';
+
+/** An object read back from a store. */
+export interface StoredObject {
+  body: Readable;
+  /** Content-Length announced by the server. */
+  size?: number;
+  /** SHA-256 recorded at upload (user metadata `x-amz-meta-sha256`), when present. */
+  sha256?: string;
+}
+
+/**
+ * The port between the project rules (names, ZIP signature, size, hashing, integrity) and a
+ * storage client. An adapter only translates calls and errors (through `toStorageError`);
+ * every method throws `CredentialsError`s.
+ */
+export interface ObjectStore {
+  /** Writes a body held in memory in one request, with its SHA-256 as user metadata. */
+  putObject(
+    bucket: string,
+    key: string,
+    data: Buffer,
+    sha256: string,
+    signal: AbortSignal,
+  ): Promise<void>;
+
+  /**
+   * Streams a body of unknown size as a multipart upload. On failure (including `body`
+   * erroring) the multipart upload is aborted, so no part is left behind. Resolves to the
+   * ETag of the new object.
+   */
+  putStream(bucket: string, key: string, body: Readable, signal: AbortSignal): Promise<string>;
+
+  /** Records the SHA-256 on an object, only while it is still the object with `etag`. */
+  recordSha256(bucket: string, key: string, etag: string, sha256: string): Promise<void>;
+
+  /** Opens an object for reading. */
+  getObject(bucket: string, key: string): Promise<StoredObject>;
+
+  /** Releases sockets and timers. */
+  close(): Promise<void>;
+}
+
+/** User metadata key under which the SHA-256 is kept (`x-amz-meta-sha256`). */
+export const SHA256_METADATA_KEY = 'sha256';
+export const ZIP_CONTENT_TYPE = 'application/zip';

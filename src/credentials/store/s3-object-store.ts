@@ -1,0 +1,173 @@
+import type { Readable } from 'node:stream';
+import {
+  CopyObjectCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import type { TransferSettings } from '../config/transfer-settings.js';
+import { deadline, raceAbort } from '../util/deadline.js';
+import {
+  type ObjectStore,
+  SHA256_METADATA_KEY,
+  type StoredObject,
+  ZIP_CONTENT_TYPE,
+} from './object-store.js';
+import {
+  deadlineExceeded,
+  isPreconditionFailed,
+  type StorageCall,
+  toStorageError,
+} from './storage-errors.js';
+
+export interface S3StoreConfig {
+  region: string;
+  /** A custom endpoint (S3-compatible storage); absent for AWS itself. */
+  endpoint?: string;
+  /** Static keys; absent to use the SDK's default provider chain (IRSA, instance roles). */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  forcePathStyle: boolean;
+  /** `WHEN_REQUIRED` for servers that refuse the SDK's default CRC32 / aws-chunked bodies. */
+  checksums: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED';
+  transfer: TransferSettings;
+}
+
+/** The object store on S3 (or an S3-compatible server) through `@aws-sdk/client-s3`. */
+export class S3ObjectStore implements ObjectStore {
+  private readonly client: S3Client;
+
+  constructor(private readonly config: S3StoreConfig) {
+    const { transfer } = config;
+    this.client = new S3Client({
+      region: config.region,
+      endpoint: config.endpoint,
+      credentials: config.credentials,
+      forcePathStyle: config.forcePathStyle,
+      requestChecksumCalculation: config.checksums,
+      responseChecksumValidation: config.checksums,
+      maxAttempts: 3,
+      requestHandler: {
+        connectionTimeout: Math.min(5_000, transfer.requestTimeoutMs),
+        requestTimeout: transfer.requestTimeoutMs,
+        httpAgent: { keepAlive: true, maxSockets: 64 },
+        httpsAgent: { keepAlive: true, maxSockets: 64 },
+      },
+    });
+  }
+
+  async putObject(
+    bucket: string,
+    key: string,
+    data: Buffer,
+    sha256: string,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const call = { operation: 'upload', bucket, key };
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: data,
+          ContentLength: data.length,
+          ContentType: ZIP_CONTENT_TYPE,
+          Metadata: { [SHA256_METADATA_KEY]: sha256 },
+        }),
+        { abortSignal: signal },
+      );
+    } catch (err) {
+      throw signal.aborted
+        ? deadlineExceeded(call, this.config.transfer.uploadTimeoutMs)
+        : toStorageError(err, call);
+    }
+  }
+
+  async putStream(
+    bucket: string,
+    key: string,
+    body: Readable,
+    signal: AbortSignal,
+  ): Promise<string> {
+    const call = { operation: 'upload', bucket, key };
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: bucket, Key: key, Body: body, ContentType: ZIP_CONTENT_TYPE },
+      partSize: this.config.transfer.partSize,
+      queueSize: this.config.transfer.partConcurrency,
+      leavePartsOnError: false,
+    });
+    // Failing the body (rather than `upload.abort()`) lets lib-storage finish its in-flight
+    // parts and abort the multipart upload before `done()` settles.
+    const onAbort = () =>
+      body.destroy(deadlineExceeded(call, this.config.transfer.uploadTimeoutMs));
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      const result = await upload.done();
+      return result.ETag ?? '';
+    } catch (err) {
+      throw toStorageError(err, call);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async recordSha256(bucket: string, key: string, etag: string, sha256: string): Promise<void> {
+    try {
+      await this.recordSha256Unchecked(bucket, key, etag, sha256);
+    } catch (err) {
+      // Another upload replaced the object meanwhile: its own upload records its SHA-256.
+      if (!isPreconditionFailed(err)) throw err;
+    }
+  }
+
+  private async recordSha256Unchecked(bucket: string, key: string, etag: string, sha256: string) {
+    await this.metadataCall({ operation: 'recording the SHA-256', bucket, key }, (abortSignal) =>
+      this.client.send(
+        new CopyObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          CopySource: `${bucket}/${encodeURIComponent(key)}`,
+          CopySourceIfMatch: etag || undefined,
+          MetadataDirective: 'REPLACE',
+          ContentType: ZIP_CONTENT_TYPE,
+          Metadata: { [SHA256_METADATA_KEY]: sha256 },
+        }),
+        { abortSignal },
+      ),
+    );
+  }
+
+  async getObject(bucket: string, key: string): Promise<StoredObject> {
+    const response = await this.metadataCall(
+      { operation: 'download', bucket, key },
+      (abortSignal) =>
+        this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal }),
+    );
+    return {
+      body: response.Body as Readable,
+      size: response.ContentLength,
+      sha256: response.Metadata?.[SHA256_METADATA_KEY],
+    };
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+
+  /** A call that answers with headers: bounded by the request deadline, retries included. */
+  private async metadataCall<T>(
+    call: StorageCall,
+    send: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    const ms = this.config.transfer.requestTimeoutMs;
+    const guard = deadline(ms);
+    try {
+      return await raceAbort(send(guard.signal), guard.signal, () => deadlineExceeded(call, ms));
+    } catch (err) {
+      throw toStorageError(err, call);
+    } finally {
+      guard.clear();
+    }
+  }
+}

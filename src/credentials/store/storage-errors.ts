@@ -1,0 +1,109 @@
+import {
+  AccessDeniedError,
+  BucketNotFoundError,
+  CredentialsError,
+  type ErrorSummary,
+  ProjectNotFoundError,
+  StorageUnavailableError,
+} from '../errors.js';
+
+export interface StorageCall {
+  /** What was being done, for the message: `upload of "x"`. */
+  operation: string;
+  bucket: string;
+  /** The object key; absent for bucket-level calls, where a 404 means the bucket. */
+  key?: string;
+}
+
+const ACCESS_DENIED = new Set([
+  'AccessDenied',
+  'Forbidden',
+  'SignatureDoesNotMatch',
+  'InvalidAccessKeyId',
+  'InvalidToken',
+  'ExpiredToken',
+  'TokenRefreshRequired',
+  'AllAccessDisabled',
+  'AccountProblem',
+  'InvalidClientTokenId',
+  'UnrecognizedClientException',
+  'CredentialsProviderError',
+]);
+
+interface ClientErrorShape {
+  name?: unknown;
+  code?: unknown;
+  Code?: unknown;
+  statusCode?: unknown;
+  $metadata?: { httpStatusCode?: unknown };
+  $response?: { statusCode?: unknown };
+}
+
+/** Names and status of a client error: what may be kept and shown. Never headers or bodies. */
+export function summarizeError(err: unknown): ErrorSummary {
+  if (typeof err !== 'object' || err === null) return { message: String(err) };
+  const e = err as ClientErrorShape;
+  const status = [e.$metadata?.httpStatusCode, e.$response?.statusCode, e.statusCode].find(
+    (value): value is number => typeof value === 'number',
+  );
+  const code = [e.code, e.Code].find((value): value is string => typeof value === 'string');
+  return {
+    name: typeof e.name === 'string' ? e.name : undefined,
+    code,
+    status,
+  };
+}
+
+/**
+ * The one place where S3 and MinIO client errors become the contract's typed errors. Both
+ * families are handled: GET-style codes (`NoSuchKey`, `NoSuchBucket`, `SignatureDoesNotMatch`)
+ * and HEAD-style names and statuses (`NotFound`, `Forbidden`, 404, 403), plus network errors.
+ */
+export function toStorageError(err: unknown, call: StorageCall): CredentialsError {
+  if (err instanceof CredentialsError) return err;
+  const summary = summarizeError(err);
+  const codes = [summary.code, summary.name].filter((c): c is string => Boolean(c));
+  const has = (c: string) => codes.includes(c);
+  const where =
+    call.key === undefined ? `bucket "${call.bucket}"` : `"${call.key}" in bucket "${call.bucket}"`;
+
+  if (has('NoSuchKey')) return new ProjectNotFoundError(call.bucket, call.key ?? '', summary);
+  if (has('NoSuchBucket')) return new BucketNotFoundError(call.bucket, summary);
+  if (codes.some((c) => ACCESS_DENIED.has(c)) || summary.status === 401 || summary.status === 403) {
+    return new AccessDeniedError(
+      `Access denied to ${where} during ${call.operation} (${codes[0] ?? summary.status}): check the storage keys`,
+      summary,
+    );
+  }
+  if (has('NotFound') || summary.status === 404) {
+    return call.key === undefined
+      ? new BucketNotFoundError(call.bucket, summary)
+      : new ProjectNotFoundError(call.bucket, call.key, summary);
+  }
+  const reason = [codes[0], summary.status].filter((x) => x !== undefined).join(' ') || 'error';
+  return new StorageUnavailableError(
+    `Storage failed during ${call.operation} of ${where} (${reason})`,
+    summary,
+  );
+}
+
+/** A deadline passed: the same typed error whatever the client. */
+export function deadlineExceeded(call: StorageCall, ms: number): StorageUnavailableError {
+  const where =
+    call.key === undefined ? `bucket "${call.bucket}"` : `"${call.key}" in bucket "${call.bucket}"`;
+  return new StorageUnavailableError(
+    `Storage did not finish ${call.operation} of ${where} within ${ms} ms`,
+    { name: 'TimeoutError' },
+  );
+}
+
+/** A conditional request (`If-Match`) found another object than expected. */
+export function isPreconditionFailed(err: unknown): boolean {
+  const summary =
+    err instanceof CredentialsError ? (err.cause as ErrorSummary | undefined) : summarizeError(err);
+  return (
+    summary?.status === 412 ||
+    summary?.code === 'PreconditionFailed' ||
+    summary?.name === 'PreconditionFailed'
+  );
+}
