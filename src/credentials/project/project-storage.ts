@@ -35,7 +35,7 @@ export class ProjectStorage {
       }
       const etag = await this.store.putStream(bucket, projectName, body.stream, guard.signal);
       const { size, sha256 } = body.digest();
-      await this.store.recordSha256(bucket, projectName, etag, sha256);
+      await this.recordSha256(projectName, etag, sha256);
       return { bucket, key: projectName, size, sha256 };
     } catch (err) {
       if (body.kind === 'stream') body.stream.destroy();
@@ -48,6 +48,20 @@ export class ProjectStorage {
     } finally {
       guard.clear();
     }
+  }
+
+  /**
+   * The SHA-256 of a streamed upload is known only at its end, so it is recorded afterwards,
+   * only on the object this upload wrote (If-Match its ETag). Some servers refuse If-Match on
+   * multipart objects even when it holds (Swift s3api); then the ETag is compared here.
+   */
+  private async recordSha256(key: string, etag: string, sha256: string): Promise<void> {
+    if (await this.store.recordSha256(this.bucket, key, sha256, etag || undefined)) return;
+    const unquote = (value: string | undefined) => value?.replace(/"/g, '');
+    if (etag && unquote(await this.store.etagOf(this.bucket, key)) === unquote(etag)) {
+      await this.store.recordSha256(this.bucket, key, sha256, undefined);
+    }
+    // Otherwise another upload replaced the object meanwhile and records its own SHA-256.
   }
 
   async download(bucketName: string, projectName: string): Promise<Readable> {

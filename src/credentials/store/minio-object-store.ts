@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { Client, CopyDestinationOptions, CopySourceOptions } from 'minio';
 import type { TransferSettings } from '../config/transfer-settings.js';
+import { ProjectNotFoundError } from '../errors.js';
 import { deadline, raceAbort } from '../util/deadline.js';
 import { createDeadlineAgent } from './deadline-agent.js';
 import {
@@ -150,8 +151,17 @@ export class MinioObjectStore implements ObjectStore {
     }
   }
 
-  async recordSha256(bucket: string, key: string, etag: string, sha256: string): Promise<void> {
-    const source = new CopySourceOptions({ Bucket: bucket, Object: key, MatchETag: etag });
+  async recordSha256(
+    bucket: string,
+    key: string,
+    sha256: string,
+    ifMatch: string | undefined,
+  ): Promise<boolean> {
+    const source = new CopySourceOptions({
+      Bucket: bucket,
+      Object: key,
+      ...(ifMatch === undefined ? {} : { MatchETag: ifMatch }),
+    });
     const target = new CopyDestinationOptions({
       Bucket: bucket,
       Object: key,
@@ -163,9 +173,22 @@ export class MinioObjectStore implements ObjectStore {
       await this.bounded({ operation: 'recording the SHA-256', bucket, key }, () =>
         this.client.copyObject(source, target),
       );
+      return true;
     } catch (err) {
-      // Another upload replaced the object meanwhile: its own upload records its SHA-256.
-      if (!isPreconditionFailed(err)) throw err;
+      if (isPreconditionFailed(err)) return false;
+      throw err;
+    }
+  }
+
+  async etagOf(bucket: string, key: string): Promise<string | undefined> {
+    try {
+      const stat = await this.bounded({ operation: 'head', bucket, key }, () =>
+        this.client.statObject(bucket, key),
+      );
+      return stat.etag;
+    } catch (err) {
+      if (err instanceof ProjectNotFoundError) return undefined;
+      throw err;
     }
   }
 

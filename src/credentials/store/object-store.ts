@@ -31,8 +31,19 @@ export interface ObjectStore {
    */
   putStream(bucket: string, key: string, body: Readable, signal: AbortSignal): Promise<string>;
 
-  /** Records the SHA-256 on an object, only while it is still the object with `etag`. */
-  recordSha256(bucket: string, key: string, etag: string, sha256: string): Promise<void>;
+  /**
+   * Records the SHA-256 on an object (a copy onto itself with new metadata). With `ifMatch`,
+   * only while it is still the object with that ETag: resolves `false` when it is not.
+   */
+  recordSha256(
+    bucket: string,
+    key: string,
+    sha256: string,
+    ifMatch: string | undefined,
+  ): Promise<boolean>;
+
+  /** The ETag of an object, or `undefined` when there is none. */
+  etagOf(bucket: string, key: string): Promise<string | undefined>;
 
   /** Opens an object for reading. */
   getObject(bucket: string, key: string): Promise<StoredObject>;

@@ -2,11 +2,13 @@ import type { Readable } from 'node:stream';
 import {
   CopyObjectCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { TransferSettings } from '../config/transfer-settings.js';
+import { ProjectNotFoundError } from '../errors.js';
 import { deadline, raceAbort } from '../util/deadline.js';
 import {
   type ObjectStore,
@@ -112,30 +114,44 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async recordSha256(bucket: string, key: string, etag: string, sha256: string): Promise<void> {
+  async recordSha256(
+    bucket: string,
+    key: string,
+    sha256: string,
+    ifMatch: string | undefined,
+  ): Promise<boolean> {
     try {
-      await this.recordSha256Unchecked(bucket, key, etag, sha256);
+      await this.metadataCall({ operation: 'recording the SHA-256', bucket, key }, (abortSignal) =>
+        this.client.send(
+          new CopyObjectCommand({
+            Bucket: bucket,
+            Key: key,
+            CopySource: `${bucket}/${encodeURIComponent(key)}`,
+            CopySourceIfMatch: ifMatch,
+            MetadataDirective: 'REPLACE',
+            ContentType: ZIP_CONTENT_TYPE,
+            Metadata: { [SHA256_METADATA_KEY]: sha256 },
+          }),
+          { abortSignal },
+        ),
+      );
+      return true;
     } catch (err) {
-      // Another upload replaced the object meanwhile: its own upload records its SHA-256.
-      if (!isPreconditionFailed(err)) throw err;
+      if (isPreconditionFailed(err)) return false;
+      throw err;
     }
   }
 
-  private async recordSha256Unchecked(bucket: string, key: string, etag: string, sha256: string) {
-    await this.metadataCall({ operation: 'recording the SHA-256', bucket, key }, (abortSignal) =>
-      this.client.send(
-        new CopyObjectCommand({
-          Bucket: bucket,
-          Key: key,
-          CopySource: `${bucket}/${encodeURIComponent(key)}`,
-          CopySourceIfMatch: etag || undefined,
-          MetadataDirective: 'REPLACE',
-          ContentType: ZIP_CONTENT_TYPE,
-          Metadata: { [SHA256_METADATA_KEY]: sha256 },
-        }),
-        { abortSignal },
-      ),
-    );
+  async etagOf(bucket: string, key: string): Promise<string | undefined> {
+    try {
+      const head = await this.metadataCall({ operation: 'head', bucket, key }, (abortSignal) =>
+        this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal }),
+      );
+      return head.ETag;
+    } catch (err) {
+      if (err instanceof ProjectNotFoundError) return undefined;
+      throw err;
+    }
   }
 
   async getObject(bucket: string, key: string): Promise<StoredObject> {

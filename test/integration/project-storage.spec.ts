@@ -1,0 +1,268 @@
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { Readable } from 'node:stream';
+import {
+  AccessDeniedError,
+  BucketNotFoundError,
+  IntegrityError,
+  InvalidProjectError,
+  ProjectNotFoundError,
+} from '../../src/credentials/index.js';
+import {
+  EMPTY_ZIP,
+  readAll,
+  rejectionOf,
+  type RunningBackend,
+  sha256Of,
+  startBackend,
+  STORAGE_BACKENDS,
+  storageEnv,
+  streamOf,
+  zipLike,
+} from '../support/backends.js';
+import {
+  createTestBucket,
+  createTestS3Client,
+  deleteTestBucket,
+  listIncompleteUploads,
+  requireS3Server,
+  S3_SERVER,
+} from '../support/test-servers.js';
+
+const MiB = 1024 * 1024;
+const s3 = createTestS3Client();
+
+/** What a plain S3 client finds at `key`: its bytes and user metadata, or `undefined`. */
+async function readWithPlainClient(bucket: string, key: string) {
+  try {
+    const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    const body = Buffer.from(await response.Body!.transformToByteArray());
+    return { body, metadata: response.Metadata ?? {} };
+  } catch (err) {
+    if ((err as Error).name === 'NoSuchKey') return undefined;
+    throw err;
+  }
+}
+
+async function objectExists(bucket: string, key: string): Promise<boolean> {
+  try {
+    await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return true;
+  } catch (err) {
+    if ((err as Error).name === 'NotFound') return false;
+    throw err;
+  }
+}
+
+describe.each(STORAGE_BACKENDS)('%s backend on a real S3 server (Swift s3api)', (backend) => {
+  let bucket: string;
+  let running: RunningBackend;
+
+  beforeAll(async () => {
+    await requireS3Server();
+    bucket = await createTestBucket(`it-${backend}`);
+    running = await startBackend(storageEnv(backend, bucket));
+  });
+
+  afterAll(async () => {
+    await running?.close();
+    if (bucket) await deleteTestBucket(bucket);
+  });
+
+  describe('round trips byte for byte', () => {
+    it.each([
+      ['an empty archive', EMPTY_ZIP, 'buffer'],
+      ['1 KiB', zipLike(1024), 'stream'],
+      ['20 MiB', zipLike(20 * MiB), 'buffer'],
+      ['20 MiB streamed', zipLike(20 * MiB), 'stream'],
+      ['100 MiB streamed (multipart)', zipLike(100 * MiB), 'stream'],
+    ])('%s', async (label, data, form) => {
+      const key = `roundtrip-${label.replace(/[^a-z0-9]+/gi, '-')}.zip`;
+      const body = form === 'stream' ? streamOf(data) : data;
+
+      const stored = await running.credentials.uploadProject(key, body);
+      expect(stored).toEqual({ bucket, key, size: data.length, sha256: sha256Of(data) });
+
+      const downloaded = await readAll(await running.credentials.downloadProject(bucket, key));
+      expect(downloaded.length).toBe(data.length);
+      expect(downloaded.equals(data)).toBe(true);
+
+      const plain = await readWithPlainClient(bucket, key);
+      expect(plain?.body.equals(data)).toBe(true);
+      expect(plain?.metadata.sha256).toBe(sha256Of(data));
+    });
+
+    it('accepts a Uint8Array view into a larger buffer', async () => {
+      const data = zipLike(4096);
+      const padded = Buffer.concat([Buffer.from('junk'), data, Buffer.from('junk')]);
+      const view = new Uint8Array(padded.buffer, padded.byteOffset + 4, data.length);
+      await running.credentials.uploadProject('from-view.zip', view);
+      const downloaded = await readAll(
+        await running.credentials.downloadProject(bucket, 'from-view.zip'),
+      );
+      expect(downloaded.equals(data)).toBe(true);
+    });
+
+    it('replaces an existing project with the new bytes', async () => {
+      const first = zipLike(2048);
+      const second = zipLike(3000);
+      await running.credentials.uploadProject('replaced.zip', first);
+      await running.credentials.uploadProject('replaced.zip', second);
+      const downloaded = await readAll(
+        await running.credentials.downloadProject(bucket, 'replaced.zip'),
+      );
+      expect(downloaded.equals(second)).toBe(true);
+    });
+  });
+
+  describe('refuses bad input before writing anything', () => {
+    it.each([
+      ['a name with ".."', 'a..b', zipLike(100)],
+      ['a name with a slash', 'dir/project', zipLike(100)],
+      ['a name starting with a dot', '.hidden', zipLike(100)],
+      ['an empty name', '', zipLike(100)],
+      ['a name of 256 characters', 'a'.repeat(256), zipLike(100)],
+    ])('%s', async (_label, name, data) => {
+      const err = await rejectionOf(running.credentials.uploadProject(name, data));
+      expect(err).toBeInstanceOf(InvalidProjectError);
+      expect((err as InvalidProjectError).reason).toBe('name');
+      if (name) expect(await objectExists(bucket, name)).toBe(false);
+    });
+
+    it.each([
+      ['a text body', Buffer.from('hello, this is not a zip')],
+      ['an empty body', Buffer.alloc(0)],
+      ['a truncated signature', Buffer.from('PK\x03')],
+      ['a gzip stream', Buffer.from([0x1f, 0x8b, 0x08, 0x00, 1, 2, 3, 4])],
+    ])('%s', async (label, data) => {
+      const key = `not-zip-${label.replace(/[^a-z]+/g, '-')}`;
+      for (const body of [data, streamOf(data, 1)]) {
+        const err = await rejectionOf(running.credentials.uploadProject(key, body));
+        expect(err).toBeInstanceOf(InvalidProjectError);
+        expect((err as InvalidProjectError).reason).toBe('not-zip');
+      }
+      expect(await objectExists(bucket, key)).toBe(false);
+    });
+
+    it('a stream that grows past the maximum size, leaving no object and no parts', async () => {
+      const limited = await startBackend(storageEnv(backend, bucket), {
+        maxProjectSize: 12 * MiB,
+        partSize: 5 * MiB,
+      });
+      try {
+        const err = await rejectionOf(
+          limited.credentials.uploadProject('too-big.zip', streamOf(zipLike(30 * MiB))),
+        );
+        expect(err).toBeInstanceOf(InvalidProjectError);
+        expect((err as InvalidProjectError).reason).toBe('too-large');
+        const whole = await rejectionOf(
+          limited.credentials.uploadProject('too-big.zip', zipLike(13 * MiB)),
+        );
+        expect((whole as InvalidProjectError).reason).toBe('too-large');
+      } finally {
+        await limited.close();
+      }
+      expect(await objectExists(bucket, 'too-big.zip')).toBe(false);
+      expect(await listIncompleteUploads(bucket)).toEqual([]);
+    });
+
+    it('a source stream that fails mid-upload, leaving no object and no parts', async () => {
+      const data = zipLike(25 * MiB);
+      let sent = 0;
+      const failing = new Readable({
+        read() {
+          if (sent >= 18 * MiB) {
+            this.destroy(new Error('client went away'));
+            return;
+          }
+          this.push(data.subarray(sent, sent + MiB));
+          sent += MiB;
+        },
+      });
+      const err = await rejectionOf(running.credentials.uploadProject('broken.zip', failing));
+      expect(err).toBeInstanceOf(InvalidProjectError);
+      expect((err as InvalidProjectError).reason).toBe('unreadable');
+      expect(await objectExists(bucket, 'broken.zip')).toBe(false);
+      expect(await listIncompleteUploads(bucket)).toEqual([]);
+    });
+  });
+
+  describe('typed errors', () => {
+    it('missing object: ProjectNotFoundError', async () => {
+      const err = await rejectionOf(
+        running.credentials.downloadProject(bucket, 'no-such-project.zip'),
+      );
+      expect(err).toBeInstanceOf(ProjectNotFoundError);
+      expect(err.message).toContain('no-such-project.zip');
+    });
+
+    it('missing bucket: BucketNotFoundError, on download and on upload', async () => {
+      const missing = `${bucket}-missing`;
+      const download = await rejectionOf(running.credentials.downloadProject(missing, 'x.zip'));
+      expect(download).toBeInstanceOf(BucketNotFoundError);
+      const elsewhere = await startBackend(storageEnv(backend, missing));
+      try {
+        const upload = await rejectionOf(
+          elsewhere.credentials.uploadProject('x.zip', zipLike(100)),
+        );
+        expect(upload).toBeInstanceOf(BucketNotFoundError);
+      } finally {
+        await elsewhere.close();
+      }
+    });
+
+    it('invalid bucket name on download: InvalidProjectError', async () => {
+      const err = await rejectionOf(running.credentials.downloadProject('../etc', 'x.zip'));
+      expect(err).toBeInstanceOf(InvalidProjectError);
+      expect((err as InvalidProjectError).reason).toBe('bucket');
+    });
+
+    it('wrong secret: AccessDeniedError, with no secret in the message', async () => {
+      const wrongSecret = 'wrong-secret-value-42';
+      const wrong = await startBackend(
+        storageEnv(backend, bucket, { accessKey: S3_SERVER.accessKey, secretKey: wrongSecret }),
+      );
+      try {
+        const upload = await rejectionOf(
+          wrong.credentials.uploadProject('denied.zip', zipLike(100)),
+        );
+        expect(upload).toBeInstanceOf(AccessDeniedError);
+        const download = await rejectionOf(wrong.credentials.downloadProject(bucket, 'denied.zip'));
+        expect(download).toBeInstanceOf(AccessDeniedError);
+        for (const err of [upload, download]) {
+          expect(err.message).not.toContain(wrongSecret);
+          expect(JSON.stringify(err.cause ?? {})).not.toContain(wrongSecret);
+        }
+      } finally {
+        await wrong.close();
+      }
+      expect(await objectExists(bucket, 'denied.zip')).toBe(false);
+    });
+
+    it('bytes changed on the server: the download stream fails with IntegrityError', async () => {
+      const original = zipLike(4096);
+      const stored = await running.credentials.uploadProject('tampered.zip', original);
+      const tampered = Buffer.from(original);
+      tampered[1000] ^= 0xff;
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: 'tampered.zip',
+          Body: tampered,
+          Metadata: { sha256: stored.sha256 },
+        }),
+      );
+      const stream = await running.credentials.downloadProject(bucket, 'tampered.zip');
+      const err = await rejectionOf(readAll(stream));
+      expect(err).toBeInstanceOf(IntegrityError);
+    });
+
+    it('an object written by another client without a SHA-256 still downloads', async () => {
+      const data = zipLike(5000);
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'foreign.zip', Body: data }));
+      const downloaded = await readAll(
+        await running.credentials.downloadProject(bucket, 'foreign.zip'),
+      );
+      expect(downloaded.equals(data)).toBe(true);
+    });
+  });
+});

@@ -1,0 +1,123 @@
+import { createHash, randomFillSync } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { ConfigModule } from '@nestjs/config';
+import { Test } from '@nestjs/testing';
+import {
+  type Credentials,
+  CREDENTIALS_PROVIDER,
+  CredentialsModule,
+  type CredentialsModuleOptions,
+} from '../../src/credentials/index.js';
+import { AUTH_REGISTRY, S3_SERVER } from './test-servers.js';
+
+export type StorageBackend = 'aws' | 'local';
+export const STORAGE_BACKENDS: StorageBackend[] = ['aws', 'local'];
+
+export interface S3Account {
+  accessKey: string;
+  secretKey: string;
+}
+
+/** The environment that points `backend` at the Swift s3api test server and `bucket`. */
+export function storageEnv(
+  backend: StorageBackend,
+  bucket: string,
+  account: S3Account = S3_SERVER,
+  endpoint: string = S3_SERVER.endpoint,
+): Record<string, string> {
+  const common = {
+    CREDENTIALS: backend,
+    BUCKET_NAME_PROJECTS: bucket,
+    REGISTRY_HOST: AUTH_REGISTRY.host,
+  };
+  return backend === 'aws'
+    ? {
+        ...common,
+        REGISTRY_HOST: '123456789012.dkr.ecr.us-east-1.amazonaws.com',
+        AWS_REGION: S3_SERVER.region,
+        AWS_ACCESS_KEY_ID: account.accessKey,
+        AWS_SECRET_ACCESS_KEY: account.secretKey,
+        AWS_ENDPOINT_URL_S3: endpoint,
+      }
+    : {
+        ...common,
+        MINIO_ENDPOINT: endpoint,
+        MINIO_ACCESS_KEY: account.accessKey,
+        MINIO_SECRET_KEY: account.secretKey,
+        MINIO_REGION: S3_SERVER.region,
+      };
+}
+
+export interface RunningBackend {
+  credentials: Credentials;
+  close(): Promise<void>;
+}
+
+/** Builds the module as an app would, from `env` only (never the process environment). */
+export async function startBackend(
+  env: Record<string, string>,
+  options: CredentialsModuleOptions = {},
+): Promise<RunningBackend> {
+  const moduleRef = await Test.createTestingModule({
+    imports: [
+      ConfigModule.forRoot({
+        isGlobal: true,
+        ignoreEnvFile: true,
+        ignoreEnvVars: true,
+        load: [() => env],
+      }),
+      CredentialsModule.forRoot(options),
+    ],
+  }).compile();
+  await moduleRef.init();
+  return {
+    credentials: moduleRef.get<Credentials>(CREDENTIALS_PROVIDER),
+    close: () => moduleRef.close(),
+  };
+}
+
+/** An empty ZIP archive: just the end-of-central-directory record. */
+export const EMPTY_ZIP = Buffer.from([
+  0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+]);
+
+/** `size` bytes that open like a ZIP archive (local file header) and continue at random. */
+export function zipLike(size: number): Buffer {
+  const data = Buffer.allocUnsafe(size);
+  randomFillSync(data);
+  Buffer.from([0x50, 0x4b, 0x03, 0x04]).copy(data);
+  return data;
+}
+
+/** A stream of `data` in chunks of `chunkSize`, as a file or socket would deliver it. */
+export function streamOf(data: Buffer, chunkSize = 64 * 1024): Readable {
+  let offset = 0;
+  return new Readable({
+    read() {
+      if (offset >= data.length) {
+        this.push(null);
+        return;
+      }
+      this.push(data.subarray(offset, offset + chunkSize));
+      offset += chunkSize;
+    },
+  });
+}
+
+export async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+export const sha256Of = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+
+/** Settles `promise` and returns what it rejected with (fails if it resolved). */
+export async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected the call to fail, but it succeeded');
+}
