@@ -65,6 +65,8 @@ export function createEcrTokenCache(config: EcrTokenSourceConfig): {
     requestHandler: {
       connectionTimeout: Math.min(5_000, config.requestTimeoutMs),
       requestTimeout: config.requestTimeoutMs,
+      // Without it the SDK only logs a warning when a server stops answering.
+      throwOnRequestTimeout: true,
     },
   });
   const wanted = registryHostOf(config.registryHost);
@@ -87,7 +89,7 @@ export function createEcrTokenCache(config: EcrTokenSourceConfig): {
     cache: new RegistryTokenCache(fetchToken, {
       isRetryable: isRetryableEcrError,
       toError: toRegistryError,
-      refreshDeadlineMs: Math.max(config.requestTimeoutMs, 30_000),
+      refreshDeadlineMs: config.requestTimeoutMs,
     }),
     close: () => client.destroy(),
   };

@@ -1,4 +1,4 @@
-import { CredentialsError, StorageUnavailableError } from '../errors.js';
+import { CredentialsError, RegistryAuthError, StorageUnavailableError } from '../errors.js';
 
 export interface RegistryToken {
   token: string;
@@ -94,10 +94,9 @@ export class RegistryTokenCache {
         const fetched = await this.withinDeadline(this.fetchToken(), giveUpAt);
         const token: CachedToken = { ...fetched, fetchedAt: Date.now() };
         if (!this.isUsable(token)) {
-          throw this.options.toError(
-            new Error(
-              `the registry returned a token that expires at ${fetched.expiresAt.toISOString()}`,
-            ),
+          throw new RegistryAuthError(
+            `The registry returned a token that expires at ${fetched.expiresAt.toISOString()}, ` +
+              `less than ${this.expiryMarginMs / 60_000} minutes from now`,
           );
         }
         this.cached = token;

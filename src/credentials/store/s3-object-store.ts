@@ -52,6 +52,8 @@ export class S3ObjectStore implements ObjectStore {
       requestHandler: {
         connectionTimeout: Math.min(5_000, transfer.requestTimeoutMs),
         requestTimeout: transfer.requestTimeoutMs,
+        // Without it the SDK only logs a warning when a server stops answering.
+        throwOnRequestTimeout: true,
         httpAgent: { keepAlive: true, maxSockets: 64 },
         httpsAgent: { keepAlive: true, maxSockets: 64 },
       },

@@ -1,0 +1,301 @@
+import { describe, expect, it } from '@jest/globals';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { setImmediate as tick } from 'node:timers/promises';
+import type { ProjectBody } from '../credentials.js';
+import { InvalidProjectError } from '../errors.js';
+import { type BodyLimits, prepareProjectBody } from './project-body.js';
+
+const LOCAL_FILE_HEADER = Buffer.from('PK\x03\x04', 'latin1');
+const EMPTY_ARCHIVE = Buffer.concat([Buffer.from('PK\x05\x06', 'latin1'), Buffer.alloc(18)]);
+const LIMITS: BodyLimits = { maxProjectSize: 1_000, wholeBodyLimit: 100 };
+
+const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
+
+/** A ZIP-looking body of `size` bytes (local file header, then a byte pattern). */
+function zipOf(size: number): Buffer {
+  const data = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) data[i] = (i * 7 + 3) % 251;
+  LOCAL_FILE_HEADER.copy(data, 0, 0, Math.min(4, size));
+  return data;
+}
+
+/** Splits `data` into chunks of `size` bytes. */
+function chunksOf(data: Buffer, size: number): Buffer[] {
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < data.length; i += size) chunks.push(data.subarray(i, i + size));
+  return chunks;
+}
+
+/** A byte stream of the given chunks. */
+const streamOf = (chunks: Buffer[]) => Readable.from(chunks, { objectMode: false });
+
+/** A stream that hands out exactly the given chunks, never merged (object mode). */
+const exactChunks = (chunks: Buffer[]) => Readable.from(chunks, { objectMode: true });
+
+/** A byte stream of `chunks` that then fails with `error`. */
+function failingStream(chunks: Buffer[], error: Error): Readable {
+  return Readable.from(
+    (async function* () {
+      for (const chunk of chunks) yield chunk;
+      throw error;
+    })(),
+    { objectMode: false },
+  );
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function refusal(promise: Promise<unknown>): Promise<InvalidProjectError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(InvalidProjectError);
+  return err as InvalidProjectError;
+}
+
+describe('prepareProjectBody with a Buffer', () => {
+  it('accepts an empty archive (22 bytes starting PK\\x05\\x06)', async () => {
+    const body = await prepareProjectBody(EMPTY_ARCHIVE, LIMITS);
+
+    expect(body).toEqual({
+      kind: 'whole',
+      data: EMPTY_ARCHIVE,
+      size: 22,
+      sha256: sha256(EMPTY_ARCHIVE),
+    });
+  });
+
+  it('accepts a ZIP and reports its size and sha256', async () => {
+    const data = zipOf(500);
+
+    const body = await prepareProjectBody(data, LIMITS);
+
+    expect(body).toMatchObject({ kind: 'whole', size: 500, sha256: sha256(data) });
+  });
+
+  it.each([
+    ['text', Buffer.from('hello world, this is not a zip')],
+    ['a gzip header', Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0])],
+    ['a spanned-archive marker', Buffer.from('PK\x07\x08rest', 'latin1')],
+    ['lower-case pk', Buffer.from('pk\x03\x04rest', 'latin1')],
+  ])('refuses %s with reason not-zip', async (_label, data) => {
+    expect((await refusal(prepareProjectBody(data, LIMITS))).reason).toBe('not-zip');
+  });
+
+  it.each([
+    ['0 bytes', Buffer.alloc(0)],
+    ['1 byte', Buffer.from('P')],
+    ['3 bytes of a signature', Buffer.from('PK\x03', 'latin1')],
+  ])('refuses a body shorter than 4 bytes: %s', async (_label, data) => {
+    expect((await refusal(prepareProjectBody(data, LIMITS))).reason).toBe('not-zip');
+  });
+
+  it('accepts a body of exactly the maximum size', async () => {
+    const body = await prepareProjectBody(zipOf(1_000), LIMITS);
+    expect(body).toMatchObject({ kind: 'whole', size: 1_000 });
+  });
+
+  it('refuses a body one byte over the maximum with reason too-large', async () => {
+    expect((await refusal(prepareProjectBody(zipOf(1_001), LIMITS))).reason).toBe('too-large');
+  });
+});
+
+describe('prepareProjectBody with a Uint8Array', () => {
+  it('uses only the bytes of a view with a non-zero byteOffset', async () => {
+    const zip = zipOf(300);
+    const backing = new ArrayBuffer(400);
+    new Uint8Array(backing).fill(0x41); // "AAAA..." around the view: not a ZIP
+    const view = new Uint8Array(backing, 50, 300);
+    view.set(zip);
+
+    const body = await prepareProjectBody(view, LIMITS);
+
+    expect(body.kind).toBe('whole');
+    if (body.kind !== 'whole') return;
+    expect(body.size).toBe(300);
+    expect(Buffer.compare(body.data, zip)).toBe(0);
+    expect(body.sha256).toBe(sha256(zip));
+  });
+
+  it('refuses a view whose own first bytes are not a ZIP signature, even if the backing buffer starts with one', async () => {
+    const backing = Buffer.concat([zipOf(10), Buffer.from('not a zip at all')]);
+    const view = new Uint8Array(backing.buffer, backing.byteOffset + 10, 16);
+
+    expect((await refusal(prepareProjectBody(view, LIMITS))).reason).toBe('not-zip');
+  });
+
+  it('accepts an empty archive as a plain Uint8Array', async () => {
+    const body = await prepareProjectBody(new Uint8Array(EMPTY_ARCHIVE), LIMITS);
+    expect(body).toMatchObject({ kind: 'whole', size: 22, sha256: sha256(EMPTY_ARCHIVE) });
+  });
+
+  it('refuses an over-size Uint8Array with reason too-large', async () => {
+    const view = new Uint8Array(zipOf(1_001));
+    expect((await refusal(prepareProjectBody(view, LIMITS))).reason).toBe('too-large');
+  });
+});
+
+describe('prepareProjectBody with a Readable', () => {
+  it('accepts an empty archive and returns it whole', async () => {
+    const body = await prepareProjectBody(streamOf([EMPTY_ARCHIVE]), LIMITS);
+
+    expect(body).toMatchObject({ kind: 'whole', size: 22, sha256: sha256(EMPTY_ARCHIVE) });
+  });
+
+  it('returns a stream that ends within wholeBodyLimit as a whole body with its sha256', async () => {
+    const data = zipOf(90);
+
+    const body = await prepareProjectBody(streamOf(chunksOf(data, 25)), LIMITS);
+
+    expect(body.kind).toBe('whole');
+    if (body.kind !== 'whole') return;
+    expect(Buffer.compare(body.data, data)).toBe(0);
+    expect(body.size).toBe(90);
+    expect(body.sha256).toBe(sha256(data));
+  });
+
+  it('returns a stream of exactly wholeBodyLimit bytes as a whole body', async () => {
+    const body = await prepareProjectBody(streamOf(chunksOf(zipOf(100), 10)), LIMITS);
+    expect(body).toMatchObject({ kind: 'whole', size: 100 });
+  });
+
+  it('accepts a ZIP signature split across 1-byte chunks', async () => {
+    const data = zipOf(60);
+    const chunks = [...chunksOf(data.subarray(0, 4), 1), data.subarray(4)];
+
+    const body = await prepareProjectBody(exactChunks(chunks), LIMITS);
+
+    expect(body).toMatchObject({ kind: 'whole', size: 60, sha256: sha256(data) });
+  });
+
+  it('refuses a non-ZIP signature split across 1-byte chunks, and destroys the source', async () => {
+    const data = Buffer.concat([Buffer.from('PK\x03\x05', 'latin1'), Buffer.alloc(500)]);
+    const source = exactChunks(chunksOf(data, 1));
+
+    expect((await refusal(prepareProjectBody(source, LIMITS))).reason).toBe('not-zip');
+    await tick();
+    expect(source.destroyed).toBe(true);
+  });
+
+  it('refuses a long non-ZIP stream with reason not-zip, and destroys the source', async () => {
+    const source = streamOf(chunksOf(Buffer.alloc(5_000, 0x41), 64));
+
+    expect((await refusal(prepareProjectBody(source, LIMITS))).reason).toBe('not-zip');
+    await tick();
+    expect(source.destroyed).toBe(true);
+  });
+
+  it.each([
+    ['an empty stream', []],
+    ['a 3-byte stream', [Buffer.from('PK', 'latin1'), Buffer.from('\x03', 'latin1')]],
+  ])('refuses %s shorter than 4 bytes with reason not-zip', async (_label, chunks) => {
+    expect((await refusal(prepareProjectBody(streamOf(chunks), LIMITS))).reason).toBe('not-zip');
+  });
+
+  it('returns a stream longer than wholeBodyLimit as a stream with the same bytes, size and sha256', async () => {
+    const data = zipOf(950);
+    const source = streamOf(chunksOf(data, 37));
+
+    const body = await prepareProjectBody(source, LIMITS);
+
+    expect(body.kind).toBe('stream');
+    if (body.kind !== 'stream') return;
+    expect(() => body.digest()).toThrow();
+    const readBack = await readAll(body.stream);
+    expect(Buffer.compare(readBack, data)).toBe(0);
+    expect(body.digest()).toEqual({ size: 950, sha256: sha256(data) });
+  });
+
+  it('accepts a ZIP signature split across 1-byte chunks of a long stream', async () => {
+    const data = zipOf(400);
+    const chunks = [...chunksOf(data.subarray(0, 4), 1), ...chunksOf(data.subarray(4), 64)];
+
+    const body = await prepareProjectBody(exactChunks(chunks), LIMITS);
+
+    expect(body.kind).toBe('stream');
+    if (body.kind !== 'stream') return;
+    expect(Buffer.compare(await readAll(body.stream), data)).toBe(0);
+    expect(body.digest()).toEqual({ size: 400, sha256: sha256(data) });
+  });
+
+  it('returns a stream of wholeBodyLimit + 1 bytes as a stream', async () => {
+    const data = zipOf(101);
+
+    const body = await prepareProjectBody(streamOf(chunksOf(data, 101)), LIMITS);
+
+    expect(body.kind).toBe('stream');
+    if (body.kind !== 'stream') return;
+    expect(Buffer.compare(await readAll(body.stream), data)).toBe(0);
+    expect(body.digest()).toEqual({ size: 101, sha256: sha256(data) });
+  });
+
+  it('refuses a stream that passes the maximum within the head, and destroys the source', async () => {
+    const limits = { maxProjectSize: 50, wholeBodyLimit: 100 };
+    const source = streamOf(chunksOf(zipOf(80), 10));
+
+    expect((await refusal(prepareProjectBody(source, limits))).reason).toBe('too-large');
+    await tick();
+    expect(source.destroyed).toBe(true);
+  });
+
+  it('fails the returned stream with too-large when the source passes the maximum after the head', async () => {
+    const source = streamOf(chunksOf(zipOf(2_000), 50));
+
+    const body = await prepareProjectBody(source, LIMITS);
+
+    expect(body.kind).toBe('stream');
+    if (body.kind !== 'stream') return;
+    const err = await refusal(readAll(body.stream));
+    expect(err.reason).toBe('too-large');
+    await tick();
+    expect(source.destroyed).toBe(true);
+  });
+
+  it('accepts a stream of exactly the maximum size', async () => {
+    const data = zipOf(1_000);
+
+    const body = await prepareProjectBody(streamOf(chunksOf(data, 50)), LIMITS);
+
+    expect(body.kind).toBe('stream');
+    if (body.kind !== 'stream') return;
+    expect(Buffer.compare(await readAll(body.stream), data)).toBe(0);
+    expect(body.digest()).toEqual({ size: 1_000, sha256: sha256(data) });
+  });
+
+  it('maps a source error within the head to reason unreadable', async () => {
+    const source = failingStream([zipOf(20)], new Error('connection reset'));
+
+    expect((await refusal(prepareProjectBody(source, LIMITS))).reason).toBe('unreadable');
+  });
+
+  it('maps a source error after the head to a stream error with reason unreadable', async () => {
+    const source = failingStream(chunksOf(zipOf(300), 50), new Error('connection reset'));
+
+    const body = await prepareProjectBody(source, LIMITS);
+
+    expect(body.kind).toBe('stream');
+    if (body.kind !== 'stream') return;
+    expect((await refusal(readAll(body.stream))).reason).toBe('unreadable');
+    expect(() => body.digest()).toThrow();
+  });
+
+  it('maps a source destroyed with an error mid-way to reason unreadable', async () => {
+    const source = new Readable({ read() {} });
+    source.push(zipOf(30));
+    const prepared = prepareProjectBody(source, LIMITS);
+    setTimeout(() => source.destroy(new Error('socket hang up')), 5);
+
+    expect((await refusal(prepared)).reason).toBe('unreadable');
+  });
+
+  it('refuses a value that is neither bytes nor a stream', async () => {
+    const body = 'PK\x03\x04 as a string' as unknown as ProjectBody;
+    await refusal(prepareProjectBody(body, LIMITS));
+  });
+});
