@@ -83,6 +83,11 @@ export class AwsCredentials extends StoreBackedCredentials {
     return Object.freeze({ ...base, REGISTRY_TOKEN: await this.getRegistryToken() });
   }
 
+  /** Loads both SDK clients at startup (without contacting AWS), so a missing peer fails fast. */
+  override async onModuleInit(): Promise<void> {
+    await Promise.all([super.onModuleInit(), this.registryTokens()]);
+  }
+
   override async onModuleDestroy(): Promise<void> {
     const registry = this.#registry;
     this.#registry = undefined;

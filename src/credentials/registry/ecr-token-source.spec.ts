@@ -99,6 +99,8 @@ describe('createEcrTokenCache', () => {
     issued = 0;
     jest.useFakeTimers();
     jest.setSystemTime(START);
+    // Backoff waits are `random * step`: pin random so that attempt counts are predictable.
+    jest.spyOn(Math, 'random').mockReturnValue(0.5);
   });
 
   afterEach(() => {
@@ -213,7 +215,6 @@ describe('createEcrTokenCache', () => {
   });
 
   it('retries a ThrottlingException with backoff and then succeeds', async () => {
-    jest.spyOn(Math, 'random').mockReturnValue(0.5);
     ecr
       .on(GetAuthorizationTokenCommand)
       .rejectsOnce(throttling())
@@ -268,6 +269,21 @@ describe('createEcrTokenCache', () => {
     expect(apiCalls()).toBe(6);
   });
 
+  it('stops retrying throttling at the deadline, before maxAttempts', async () => {
+    ecr.on(GetAuthorizationTokenCommand).rejects(throttling());
+    const cache = makeCache({ requestTimeoutMs: 1_000 });
+
+    const outcome = cache.get().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    await jest.advanceTimersByTimeAsync(60_000);
+
+    expect(await outcome).toBeInstanceOf(StorageUnavailableError);
+    // Waits of 100, 200 and 400 ms fit in the 1 s deadline; the next (800 ms) would not.
+    expect(apiCalls()).toBe(4);
+  });
+
   it('fails with StorageUnavailableError at the deadline when ECR never answers', async () => {
     ecr.on(GetAuthorizationTokenCommand).callsFake(() => new Promise(() => undefined));
     const cache = makeCache({ requestTimeoutMs: 1_000 });
@@ -278,8 +294,8 @@ describe('createEcrTokenCache', () => {
     );
     let settled = false;
     void outcome.then(() => (settled = true));
-    // The refresh deadline is at least 30 s.
-    await jest.advanceTimersByTimeAsync(29_999);
+    // The refresh deadline is the request timeout.
+    await jest.advanceTimersByTimeAsync(999);
     expect(settled).toBe(false);
     await jest.advanceTimersByTimeAsync(1);
 
@@ -376,6 +392,7 @@ describe('isRetryableEcrError', () => {
     ['ServerException 500', serverError()],
     ['a 503', { name: 'ServiceUnavailable', $metadata: { httpStatusCode: 503 } }],
     ['a 429', { name: 'TooManyRequests', $metadata: { httpStatusCode: 429 } }],
+    ['a 502 of an unlisted name', { name: 'BadGateway', $metadata: { httpStatusCode: 502 } }],
     ['ECONNRESET', Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })],
     ['TimeoutError', Object.assign(new Error('timed out'), { name: 'TimeoutError' })],
   ])('retries %s', (_label, err) => {

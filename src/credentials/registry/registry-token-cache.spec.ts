@@ -125,9 +125,9 @@ describe('RegistryTokenCache', () => {
     fetchToken.mockImplementation(async () => issue(4 * MINUTE));
     const cache = new RegistryTokenCache(fetchToken, baseOptions);
 
-    await expect(cache.get()).rejects.toBeInstanceOf(StorageUnavailableError);
+    await expect(cache.get()).rejects.toBeInstanceOf(RegistryAuthError);
     // Not cached: the next call asks again.
-    await expect(cache.get()).rejects.toBeInstanceOf(StorageUnavailableError);
+    await expect(cache.get()).rejects.toBeInstanceOf(RegistryAuthError);
     expect(fetchToken).toHaveBeenCalledTimes(2);
   });
 

@@ -1,0 +1,167 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { storageEnv } from '../support/backends.js';
+import { FakeEcrServer } from '../support/fake-ecr-server.js';
+import {
+  AUTH_REGISTRY,
+  createTestBucket,
+  deleteTestBucket,
+  requireS3Server,
+} from '../support/test-servers.js';
+
+/**
+ * The package as a new user gets it: `npm pack`, installed into a separate application with
+ * only the optional peers of one backend, type-checked against the published declarations,
+ * and run against the real test servers.
+ */
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CONSUMER_SOURCE = fileURLToPath(new URL('./consumer/', import.meta.url));
+const ourPackage = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+  devDependencies: Record<string, string>;
+};
+const versionOf = (name: string) => ourPackage.devDependencies[name];
+
+const NEST = [
+  '@nestjs/common',
+  '@nestjs/core',
+  '@nestjs/config',
+  'reflect-metadata',
+  'rxjs',
+  '@types/node',
+];
+const AWS_PEERS = ['@aws-sdk/client-s3', '@aws-sdk/lib-storage', '@aws-sdk/client-ecr'];
+
+let work: string;
+let tarball: string;
+
+function run(command: string, args: string[], cwd: string, env: Record<string, string> = {}) {
+  return execFileSync(command, args, {
+    cwd,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 180_000,
+  });
+}
+
+/** A new application that depends on the packed package and on `peers`. */
+function createConsumer(name: string, peers: string[]): string {
+  const dir = join(work, name);
+  cpSync(CONSUMER_SOURCE, dir, { recursive: true });
+  const dependencies = Object.fromEntries([
+    ['nest-credentials', `file:${tarball}`],
+    ...[...NEST, ...peers].map((peer) => [peer, versionOf(peer)]),
+  ]);
+  writeFileSync(
+    join(dir, 'package.json'),
+    JSON.stringify({ name, private: true, type: 'module', dependencies }, null, 2),
+  );
+  run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], dir);
+  run(join(ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json'], dir);
+  return dir;
+}
+
+/** Runs the consumer without blocking this process, which serves the loopback ECR endpoint. */
+async function runConsumer(
+  dir: string,
+  env: Record<string, string>,
+): Promise<Record<string, unknown>> {
+  const { stdout } = await promisify(execFile)(process.execPath, ['dist/main.js'], {
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  return JSON.parse(stdout.trim().split('\n').pop() as string) as Record<string, unknown>;
+}
+
+beforeAll(async () => {
+  await requireS3Server();
+  work = mkdtempSync(join(tmpdir(), 'nest-credentials-consumer-'));
+  run('npm', ['pack', '--pack-destination', work, '--loglevel=error'], ROOT);
+  const packed = readdirSync(work).find((file) => file.endsWith('.tgz'));
+  if (!packed) throw new Error('npm pack produced no tarball');
+  tarball = join(work, packed);
+}, 240_000);
+
+afterAll(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe('the packed package in a separate application', () => {
+  it('ships only the library and its declarations, with a testing subpath', () => {
+    const listing = run('tar', ['-tzf', tarball], work);
+    expect(listing).toContain('package/dist/credentials/index.js');
+    expect(listing).toContain('package/dist/credentials/index.d.ts');
+    expect(listing).not.toContain('package/dist/main.js');
+    expect(listing).not.toMatch(/\.spec\.(js|d\.ts)/);
+  });
+
+  it('local: works with minio installed and no @aws-sdk at all', async () => {
+    const dir = createConsumer('local-app', ['minio']);
+    expect(existsSync(join(dir, 'node_modules/@aws-sdk'))).toBe(false);
+    const bucket = await createTestBucket('consumer-local');
+    try {
+      const result = await runConsumer(dir, {
+        ...storageEnv('local', bucket),
+        REGISTRY_USERNAME: AUTH_REGISTRY.username,
+        REGISTRY_PASSWORD: AUTH_REGISTRY.password,
+      });
+      expect(result).toMatchObject({
+        backend: JSON.stringify({ backend: 'LocalCredentials' }),
+        stored: { bucket, key: 'consumer-project', size: 3 * 1024 * 1024 + 4 },
+        sha256Matches: true,
+        roundTrip: true,
+        token: Buffer.from(`${AUTH_REGISTRY.username}:${AUTH_REGISTRY.password}`).toString(
+          'base64',
+        ),
+        missing: 'ProjectNotFoundError:PROJECT_NOT_FOUND',
+        refused: 'InvalidProjectError:INVALID_PROJECT',
+        typed: true,
+      });
+      const aws = await runConsumer(dir, { ...storageEnv('aws', bucket) });
+      expect(aws['config-error']).toContain('npm install @aws-sdk/client-s3');
+    } finally {
+      await deleteTestBucket(bucket);
+    }
+  }, 240_000);
+
+  it('aws: works with the AWS SDK installed and no minio at all', async () => {
+    const dir = createConsumer('aws-app', AWS_PEERS);
+    expect(existsSync(join(dir, 'node_modules/minio'))).toBe(false);
+    const bucket = await createTestBucket('consumer-aws');
+    const ecr = await FakeEcrServer.start({ password: 'consumer-ecr' });
+    try {
+      const result = await runConsumer(dir, {
+        ...storageEnv('aws', bucket),
+        AWS_ENDPOINT_URL_ECR: ecr.url,
+      });
+      expect(result).toMatchObject({
+        backend: JSON.stringify({ backend: 'AwsCredentials' }),
+        sha256Matches: true,
+        roundTrip: true,
+        token: ecr.token,
+        missing: 'ProjectNotFoundError:PROJECT_NOT_FOUND',
+        refused: 'InvalidProjectError:INVALID_PROJECT',
+      });
+      expect(result.credentialKeys).toContain('REGISTRY_TOKEN');
+      const local = await runConsumer(dir, { ...storageEnv('local', bucket) });
+      expect(local['config-error']).toContain('npm install minio');
+    } finally {
+      await ecr.close();
+      await deleteTestBucket(bucket);
+    }
+  }, 240_000);
+});
