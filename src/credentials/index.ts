@@ -32,3 +32,21 @@ export {
   RegistryAuthError,
   StorageUnavailableError,
 } from './errors.js';
+export { FilesystemCredentials, DEFAULT_PROJECTS_DIR } from './backends/filesystem.credentials.js';
+export {
+  FilesystemObjectStore,
+  type FilesystemStoreConfig,
+} from './store/filesystem-object-store.js';
+export {
+  resolveTransferSettings,
+  DEFAULT_TRANSFER_SETTINGS,
+  type TransferSettings,
+} from './config/transfer-settings.js';
+export {
+  readEnv,
+  setTogether,
+  registryHostOf,
+  type EnvSchema,
+  type EnvVarSpec,
+} from './config/env-schema.js';
+export { basicAuthToken } from './registry/basic-auth.js';

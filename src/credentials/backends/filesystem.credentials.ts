@@ -1,0 +1,103 @@
+import path from 'node:path';
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { readEnv, setTogether } from '../config/env-schema.js';
+import { resolveTransferSettings, type TransferSettings } from '../config/transfer-settings.js';
+import { CREDENTIALS_MODULE_OPTIONS } from '../credentials.module-definition.js';
+import type { CredentialsModuleOptions } from '../credentials.options.js';
+import { basicAuthToken } from '../registry/basic-auth.js';
+import { FilesystemObjectStore } from '../store/filesystem-object-store.js';
+import type { ObjectStore } from '../store/object-store.js';
+import { StoreBackedCredentials } from './store-backed-credentials.js';
+
+/** Where projects go when `PROJECTS_DIR` is not set, relative to the working directory. */
+export const DEFAULT_PROJECTS_DIR = './data/projects';
+
+const FILESYSTEM_ENV = {
+  BUCKET_NAME_PROJECTS: { required: true, kind: 'bucket' },
+  REGISTRY_HOST: { required: true, kind: 'host' },
+  PROJECTS_DIR: { default: DEFAULT_PROJECTS_DIR },
+  REGISTRY_USERNAME: {},
+  REGISTRY_PASSWORD: { secret: true },
+} as const;
+
+/**
+ * Projects in a local directory, and a plain Docker registry as in `local`: for a single
+ * machine, development, or tests without any storage server.
+ *
+ * It is not built in, and it is written the way your own backend would be, so it doubles as
+ * the worked example of a custom backend:
+ *
+ * ```ts
+ * @Module({
+ *   imports: [
+ *     ConfigModule.forRoot({ isGlobal: true }),
+ *     // CREDENTIALS=filesystem now picks this class; aws and local stay available.
+ *     CredentialsModule.forRoot({ backends: { filesystem: FilesystemCredentials } }),
+ *   ],
+ * })
+ * export class AppModule {}
+ * ```
+ *
+ * - It is an `@Injectable()` class built by Nest's DI, so it injects what it needs: its
+ *   settings through `ConfigService`, and the module's options (optional, for the transfer
+ *   limits) through `CREDENTIALS_MODULE_OPTIONS`.
+ * - The constructor validates every setting at once and throws `CredentialsConfigError`, so a
+ *   bad configuration stops the app at startup; it touches neither the disk nor the network.
+ * - It fills `this.credentials` (what `getCredentials()` hands to a build job).
+ * - Extending `StoreBackedCredentials`, it only says how to build its store and how to get a
+ *   registry token; the name rules, ZIP check, size limit, SHA-256 and integrity check come
+ *   with the base class. (A backend may instead extend `Credentials` and write the four
+ *   methods itself.)
+ *
+ * Settings: `PROJECTS_DIR` (default `./data/projects`, resolved against the working directory
+ * at startup), `BUCKET_NAME_PROJECTS` (a sub-directory of it, created on the first upload),
+ * `REGISTRY_HOST`, and optionally `REGISTRY_USERNAME` with `REGISTRY_PASSWORD`.
+ */
+@Injectable()
+export class FilesystemCredentials extends StoreBackedCredentials {
+  protected readonly bucketName: string;
+  protected readonly transfer: TransferSettings;
+  /** Absolute directory holding one sub-directory per bucket. */
+  readonly projectsDir: string;
+  readonly #env: Record<keyof typeof FILESYSTEM_ENV, string | undefined>;
+
+  constructor(
+    config: ConfigService,
+    @Optional() @Inject(CREDENTIALS_MODULE_OPTIONS) options?: CredentialsModuleOptions,
+  ) {
+    super();
+    this.#env = readEnv(config, 'filesystem', FILESYSTEM_ENV, [
+      setTogether('REGISTRY_USERNAME', 'REGISTRY_PASSWORD'),
+    ]);
+    this.transfer = resolveTransferSettings(options);
+    this.bucketName = this.#env.BUCKET_NAME_PROJECTS as string;
+    // Resolved once, so a later change of working directory cannot move the projects.
+    this.projectsDir = path.resolve(this.#env.PROJECTS_DIR ?? DEFAULT_PROJECTS_DIR);
+    Object.assign(this.credentials, {
+      PROJECTS_DIR: this.projectsDir,
+      BUCKET_NAME_PROJECTS: this.bucketName,
+      REGISTRY_HOST: this.#env.REGISTRY_HOST ?? null,
+      REGISTRY_USERNAME: this.#env.REGISTRY_USERNAME ?? null,
+      REGISTRY_PASSWORD: this.#env.REGISTRY_PASSWORD ?? null,
+    });
+  }
+
+  async getRegistryToken(): Promise<string | null> {
+    const { REGISTRY_USERNAME, REGISTRY_PASSWORD } = this.#env;
+    return REGISTRY_USERNAME && REGISTRY_PASSWORD
+      ? basicAuthToken(REGISTRY_USERNAME, REGISTRY_PASSWORD)
+      : null;
+  }
+
+  protected async createStore(): Promise<ObjectStore> {
+    // Only `node:fs`: no optional peer to load lazily, and nothing is created before the first
+    // upload, so startup works on a read-only or not yet mounted volume.
+    // The projects bucket exists from the start, even before its directory does: a download
+    // from a fresh install is "no such project", not "no such bucket".
+    return new FilesystemObjectStore({
+      root: this.projectsDir,
+      implicitBuckets: [this.bucketName],
+    });
+  }
+}
