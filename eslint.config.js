@@ -1,7 +1,16 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '**/*.js', '!eslint.config.js'] },
+  {
+    ignores: [
+      'bench/dist/**',
+      'dist/**',
+      'node_modules/**',
+      'coverage/**',
+      '**/*.js',
+      '!eslint.config.js',
+    ],
+  },
   ...tseslint.configs.recommended,
   {
     rules: {

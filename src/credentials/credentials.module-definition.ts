@@ -9,10 +9,14 @@ export const {
 } = new ConfigurableModuleBuilder<CredentialsModuleOptions>({ moduleName: 'Credentials' })
   .setClassMethodName('forRoot')
   .setFactoryMethodName('createCredentialsOptions')
-  .setExtras<CredentialsModuleExtras>({ isGlobal: false }, (definition, extras) => ({
-    ...definition,
-    global: extras.isGlobal ?? false,
-  }))
+  // Every extra needs a default here: only keys listed here are kept out of the options value.
+  .setExtras<CredentialsModuleExtras>(
+    { isGlobal: false, controller: false },
+    (definition, extras) => ({
+      ...definition,
+      global: extras.isGlobal ?? false,
+    }),
+  )
   .build();
 
 export type CredentialsModuleSyncOptions = typeof OPTIONS_TYPE;

@@ -39,6 +39,7 @@ function configFrom(env: Record<string, string>) {
     isGlobal: true,
     ignoreEnvFile: true,
     ignoreEnvVars: true,
+    skipProcessEnv: true,
     load: [() => env],
   });
 }

@@ -13,6 +13,7 @@ import {
 } from './credentials.module-definition.js';
 import type { CredentialsBackend, CredentialsModuleOptions } from './credentials.options.js';
 import { CredentialsConfigError } from './errors.js';
+import { withController } from './http/credentials-http.providers.js';
 
 /** The backends every app has; `options.backends` adds to them (and may replace them). */
 export const BUILT_IN_BACKENDS: Readonly<Record<string, CredentialsBackend>> = Object.freeze({
@@ -77,15 +78,16 @@ function withBackend(definition: DynamicModule): DynamicModule {
 
 /**
  * Binds `CREDENTIALS_PROVIDER` to the backend named by `CREDENTIALS` (read through
- * `ConfigService`) or by the `backend` option.
+ * `ConfigService`) or by the `backend` option; with the `controller` option, also mounts the
+ * HTTP controller (off by default).
  */
 @Module({})
 export class CredentialsModule extends ConfigurableCredentialsModule {
   static override forRoot(options: CredentialsModuleSyncOptions = {}): DynamicModule {
-    return withBackend(super.forRoot(options));
+    return withController(withBackend(super.forRoot(options)), options.controller);
   }
 
   static override forRootAsync(options: CredentialsModuleAsyncOptions): DynamicModule {
-    return withBackend(super.forRootAsync(options));
+    return withController(withBackend(super.forRootAsync(options)), options.controller);
   }
 }

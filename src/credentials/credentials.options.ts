@@ -27,8 +27,13 @@ export interface CredentialsModuleOptions extends TransferOptions {
 
 /** Options of the optional HTTP controller (`forRoot({ controller: ... })`). */
 export interface CredentialsControllerOptions {
-  /** Guards that decide who may call the controller, instead of the bearer token. */
-  guards?: Type<CanActivate>[];
+  /**
+   * Guards that decide who may call the controller, instead of the bearer token (list
+   * `ApiTokenGuard` among them to keep it too). A guard class is built in the credentials
+   * module's scope: it may inject `ConfigService` and global providers; pass an instance for
+   * anything else.
+   */
+  guards?: (Type<CanActivate> | CanActivate)[];
   /** Mount without any guard and without `CREDENTIALS_API_TOKEN`. Only for trusted networks. */
   allowAnonymous?: boolean;
 }

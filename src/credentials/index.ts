@@ -50,3 +50,7 @@ export {
   type EnvVarSpec,
 } from './config/env-schema.js';
 export { basicAuthToken } from './registry/basic-auth.js';
+export { ApiTokenGuard } from './http/api-token.guard.js';
+export type { RegistryTokenResponse } from './http/registry-token.controller.js';
+export type { HttpErrorBody } from './http/http-error.js';
+export { withProjectSize, type ProjectStream } from './project/project-stream.js';

@@ -64,6 +64,7 @@ export async function startBackend(
         isGlobal: true,
         ignoreEnvFile: true,
         ignoreEnvVars: true,
+        skipProcessEnv: true,
         load: [() => env],
       }),
       CredentialsModule.forRoot(options),

@@ -7,6 +7,7 @@ import { deadline } from '../util/deadline.js';
 import { verifiedDownload } from './integrity-check.js';
 import { prepareProjectBody } from './project-body.js';
 import { assertBucketName, assertProjectName } from './project-name.js';
+import { withProjectSize } from './project-stream.js';
 
 /**
  * Everything that holds whatever the store is: name rules, ZIP signature, size limit, the
@@ -69,10 +70,15 @@ export class ProjectStorage {
     assertProjectName(projectName);
     const object = await this.store.getObject(bucketName, projectName);
     const call = { operation: 'download', bucket: bucketName, key: projectName };
-    return verifiedDownload(
-      object.body,
-      { bucket: bucketName, key: projectName, size: object.size, sha256: object.sha256 },
-      (err) => toStorageError(err, call),
+    // The size comes with the same response as the bytes (no extra HEAD, no race with a new
+    // upload) and is enforced by the check, so an HTTP layer may send it as Content-Length.
+    return withProjectSize(
+      verifiedDownload(
+        object.body,
+        { bucket: bucketName, key: projectName, size: object.size, sha256: object.sha256 },
+        (err) => toStorageError(err, call),
+      ),
+      object.size,
     );
   }
 

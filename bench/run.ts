@@ -1,0 +1,449 @@
+/**
+ * `npm run bench`: the benchmarks of issue 6, against the bench's own Swift s3api server and a
+ * loopback fake ECR server. Prints a table, writes bench/results.json and BENCHMARKS.md.
+ *
+ * Settings (environment): BENCH_QUICK=1 for a smoke run (fewer runs, smaller sweep, no 512 MiB);
+ * BENCH_S3_PORT (default 28080; uses the next four ports too); BENCH_BASE (default
+ * /tmp/nest-credentials-bench).
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_TRANSFER_SETTINGS } from '../src/credentials/config/transfer-settings.js';
+import type { CredentialsModuleOptions } from '../src/credentials/index.js';
+import { FakeEcrServer } from '../test/support/fake-ecr-server.js';
+import {
+  type Backend,
+  BACKENDS,
+  BENCH_BASE,
+  BUCKET,
+  DATA_DIR,
+  ensureDataFile,
+  MiB,
+  now,
+  ROOT,
+  S3,
+  SINK_DIR,
+} from './common.js';
+import { adminS3Client, createBucket, deleteObject } from './contenders.js';
+import type { MemoryJob, MemoryResult } from './memory-child.js';
+import type { ProfileSummary } from './profile-child.js';
+import type { PrototypeSwitches } from './prototype.js';
+import { registryBench, type RegistryOutcome } from './registry.js';
+import {
+  buildResults,
+  type RawOutcomes,
+  recommendSetting,
+  renderMarkdown,
+  renderTable,
+} from './report.js';
+import { startS3, stopS3, swiftContainerUsage } from './servers.js';
+import { PROTOTYPE_VARIANTS, sweepBench, transferBench } from './transfer.js';
+
+/** The sweep runs with every recommended change, so the part settings are chosen for them. */
+const SWEEP_PROTOTYPE = PROTOTYPE_VARIANTS[PROTOTYPE_VARIANTS.length - 1];
+
+// The SDK warns on Node < 22 at every client creation; it says nothing about this benchmark.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+
+const QUICK = process.env.BENCH_QUICK === '1';
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const started = now();
+const log = (line: string) =>
+  process.stderr.write(`[bench ${((now() - started) / 1000).toFixed(1).padStart(5)} s] ${line}\n`);
+
+const SIZES = QUICK ? [1 * MiB, 64 * MiB] : [1 * MiB, 64 * MiB, 512 * MiB];
+const PLAN = {
+  sizes: SIZES,
+  runs: QUICK ? { [MiB]: 3, [64 * MiB]: 2 } : { [MiB]: 11, [64 * MiB]: 5, [512 * MiB]: 3 },
+  prototypeSizes: SIZES.filter((s) => s > DEFAULT_TRANSFER_SETTINGS.partSize),
+  sweep: {
+    bytes: QUICK ? 64 * MiB : 128 * MiB,
+    partSizes: (QUICK ? [5, 16] : [5, 8, 12, 16]).map((m) => m * MiB),
+    concurrencies: QUICK ? [2, 4] : [1, 2, 3, 4, 6],
+    reps: 2,
+  },
+  registry: { calls: 10_000, callers: 100, cachedCalls: 10_000, uncachedCalls: 200 },
+  startupRuns: QUICK ? 2 : 5,
+};
+
+/** Runs a child script (compiled, next to this one) and parses the JSON line it prints. */
+function runChild<T>(
+  script: string,
+  args: string[],
+  options: { execArgv?: string[]; env?: Record<string, string> } = {},
+): Promise<{ result: T; wallMs: number }> {
+  return new Promise((resolve, reject) => {
+    const t0 = now();
+    const child = spawn(
+      process.execPath,
+      [...(options.execArgv ?? []), path.join(HERE, script), ...args],
+      { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 180_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const wallMs = now() - t0;
+      const line = stdout.trim().split('\n').pop() ?? '';
+      if (code !== 0 || !line.startsWith('{')) {
+        reject(new Error(`${script} ${args.join(' ')} failed (exit ${code}):\n${stderr}${stdout}`));
+        return;
+      }
+      resolve({ result: JSON.parse(line) as T, wallMs });
+    });
+  });
+}
+
+export interface MemoryRow {
+  client: string;
+  kind: 'module' | 'raw';
+  backend: Backend;
+  op: 'upload' | 'download';
+  bytes: number;
+  /** Not the module as it is: a prototype, other options, or a raw client (no target). */
+  extra: boolean;
+  result: MemoryResult;
+}
+
+interface MemoryPlanItem {
+  client: string;
+  kind: 'module' | 'raw';
+  backend: Backend;
+  bytes: number;
+  ops: ('upload' | 'download')[];
+  options?: CredentialsModuleOptions;
+  prototype?: PrototypeSwitches;
+  extra: boolean;
+}
+
+async function memoryBench(
+  admin: ReturnType<typeof adminS3Client>,
+  recommended: CredentialsModuleOptions | undefined,
+): Promise<MemoryRow[]> {
+  const rows: MemoryRow[] = [];
+  const t0 = now();
+  const largest = SIZES[SIZES.length - 1];
+  const all = PROTOTYPE_VARIANTS[PROTOTYPE_VARIANTS.length - 1];
+  const items: MemoryPlanItem[] = [];
+  for (const backend of BACKENDS) {
+    for (const bytes of SIZES) {
+      items.push({
+        client: 'module',
+        kind: 'module',
+        backend,
+        bytes,
+        ops: ['upload', 'download'],
+        extra: false,
+      });
+    }
+  }
+  // For comparison (no target): the recommended changes, and the raw clients.
+  for (const backend of BACKENDS) {
+    items.push({
+      client: `module + ${all.label}`,
+      kind: 'module',
+      backend,
+      bytes: largest,
+      ops: ['upload'],
+      prototype: all.switches,
+      extra: true,
+    });
+    if (recommended) {
+      items.push({
+        client: `module + ${all.label}, ${(recommended.partSize ?? 0) / MiB} MiB x ${recommended.partConcurrency}`,
+        kind: 'module',
+        backend,
+        bytes: largest,
+        ops: ['upload'],
+        options: recommended,
+        prototype: all.switches,
+        extra: true,
+      });
+    }
+    items.push({
+      client: backend === 'aws' ? 'lib-storage / GetObject' : 'minio putObject / getObject',
+      kind: 'raw',
+      backend,
+      bytes: largest,
+      ops: ['upload', 'download'],
+      extra: true,
+    });
+  }
+  for (const [i, item] of items.entries()) {
+    const key = `mem-${i}-${item.backend}-${item.bytes / MiB}MiB`;
+    for (const op of item.ops) {
+      const job: MemoryJob = {
+        kind: item.kind,
+        backend: item.backend,
+        options: item.options,
+        prototype: item.prototype,
+        op,
+        key,
+        sink: path.join(SINK_DIR, `${key}.download`),
+        file: path.join(DATA_DIR, `project-${item.bytes / MiB}MiB.zip`),
+      };
+      const { result } = await runChild<MemoryResult>('memory-child.js', [JSON.stringify(job)]);
+      rows.push({
+        client: item.client,
+        kind: item.kind,
+        backend: item.backend,
+        op,
+        bytes: item.bytes,
+        extra: item.extra,
+        result,
+      });
+    }
+    await deleteObject(admin, key);
+    await deleteObject(admin, `${key}.warm`);
+  }
+  log(`memory: ${rows.length} child processes in ${((now() - t0) / 1000).toFixed(1)} s`);
+  return rows;
+}
+
+export interface StartupRow {
+  backend: Backend;
+  bootMs: number[];
+  wallMs: number[];
+  rssAfterMiB: number[];
+  rssBeforeMiB: number[];
+  loadedFiles: number;
+  awsSdkFiles: number;
+  minioFiles: number;
+  nestFiles: number;
+}
+
+async function startupBench(): Promise<StartupRow[]> {
+  const t0 = now();
+  const rows = new Map<Backend, StartupRow>();
+  for (const backend of BACKENDS) {
+    rows.set(backend, {
+      backend,
+      bootMs: [],
+      wallMs: [],
+      rssAfterMiB: [],
+      rssBeforeMiB: [],
+      loadedFiles: 0,
+      awsSdkFiles: 0,
+      minioFiles: 0,
+      nestFiles: 0,
+    });
+  }
+  interface StartupResult {
+    bootMs: number;
+    rssBeforeMiB: number;
+    rssAfterMiB: number;
+    loaded?: string[];
+  }
+  for (let run = 0; run < PLAN.startupRuns; run++) {
+    const order = run % 2 === 0 ? BACKENDS : [...BACKENDS].reverse();
+    for (const backend of order) {
+      const { result, wallMs } = await runChild<StartupResult>('startup-child.js', [backend]);
+      const row = rows.get(backend) as StartupRow;
+      row.bootMs.push(result.bootMs);
+      row.wallMs.push(wallMs);
+      row.rssAfterMiB.push(result.rssAfterMiB);
+      row.rssBeforeMiB.push(result.rssBeforeMiB);
+    }
+  }
+  // The proof: a separate run with the resolve hook (which slows loading, so it is not timed).
+  const ecr = await FakeEcrServer.start();
+  try {
+    for (const backend of BACKENDS) {
+      const logFile = path.join(BENCH_BASE, `loads-${backend}.log`);
+      await rm(logFile, { force: true });
+      const { result } = await runChild<StartupResult>('startup-child.js', [backend, '--proof'], {
+        execArgv: ['--import', path.join(HERE, 'record-loads.js')],
+        env: { LOADS_LOG: logFile, BENCH_ECR_ENDPOINT: ecr.url },
+      });
+      const loaded = result.loaded ?? [];
+      const row = rows.get(backend) as StartupRow;
+      row.loadedFiles = loaded.length;
+      row.awsSdkFiles = loaded.filter((f) => f.includes('/node_modules/@aws-sdk/')).length;
+      row.minioFiles = loaded.filter((f) => f.includes('/node_modules/minio/')).length;
+      row.nestFiles = loaded.filter((f) => f.includes('/node_modules/@nestjs/')).length;
+      await rm(logFile, { force: true });
+      await deleteObject(adminS3Client(), `startup-proof-${backend}`);
+    }
+  } finally {
+    await ecr.close();
+  }
+  log(
+    `start-up: ${PLAN.startupRuns} runs per backend + proof in ${((now() - t0) / 1000).toFixed(1)} s`,
+  );
+  return [...rows.values()];
+}
+
+export interface ProfileRow {
+  variant: string;
+  summary: ProfileSummary;
+}
+
+/** CPU profiles of the module's upload of the largest file (as it is, and with the prototype). */
+async function profileBench(admin: ReturnType<typeof adminS3Client>): Promise<ProfileRow[]> {
+  const t0 = now();
+  const rows: ProfileRow[] = [];
+  const bytes = SIZES[SIZES.length - 1];
+  const variants: { variant: string; prototype?: PrototypeSwitches }[] = [
+    { variant: 'module' },
+    {
+      variant: `module + ${PROTOTYPE_VARIANTS[PROTOTYPE_VARIANTS.length - 1].label}`,
+      prototype: PROTOTYPE_VARIANTS[PROTOTYPE_VARIANTS.length - 1].switches,
+    },
+  ];
+  for (const backend of BACKENDS) {
+    for (const { variant, prototype } of variants) {
+      const key = `profile-${backend}`;
+      const job = {
+        backend,
+        file: path.join(DATA_DIR, `project-${bytes / MiB}MiB.zip`),
+        key,
+        prototype,
+      };
+      const { result } = await runChild<ProfileSummary>('profile-child.js', [JSON.stringify(job)]);
+      rows.push({ variant, summary: result });
+      await deleteObject(admin, key);
+      await deleteObject(admin, `${key}.warm`);
+    }
+  }
+  log(`profiles: ${rows.length} uploads in ${((now() - t0) / 1000).toFixed(1)} s`);
+  return rows;
+}
+
+function machine() {
+  const cpus = os.cpus();
+  const pkg = (name: string) =>
+    (
+      JSON.parse(readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as {
+        version: string;
+      }
+    ).version;
+  return {
+    cpu: cpus[0]?.model ?? 'unknown',
+    cores: cpus.length,
+    memoryGiB: os.totalmem() / 1024 ** 3,
+    os: `${os.type()} ${os.release()}`,
+    node: process.version,
+    packages: {
+      '@aws-sdk/client-s3': pkg('@aws-sdk/client-s3'),
+      '@aws-sdk/lib-storage': pkg('@aws-sdk/lib-storage'),
+      '@aws-sdk/client-ecr': pkg('@aws-sdk/client-ecr'),
+      minio: pkg('minio'),
+      '@nestjs/core': pkg('@nestjs/core'),
+    },
+  };
+}
+
+function swiftVersion(): Promise<string> {
+  return new Promise((resolve) => {
+    const child = spawn('/usr/bin/python3', ['-c', 'import swift; print(swift.__version__)']);
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('close', () => resolve(out.trim() || 'unknown'));
+    child.on('error', () => resolve('unknown'));
+  });
+}
+
+async function main(): Promise<void> {
+  log(`starting Swift s3api on ${S3.endpoint} (${S3.base})`);
+  startS3();
+  const admin = adminS3Client();
+  try {
+    await mkdir(BENCH_BASE, { recursive: true });
+    for (const bytes of SIZES) await ensureDataFile(bytes);
+    await ensureDataFile(PLAN.sweep.bytes);
+    await createBucket(admin, BUCKET);
+    const segments = `${BUCKET}+segments`;
+    log('data files and bucket ready');
+
+    const startup = await startupBench();
+    const registry: RegistryOutcome = await registryBench(PLAN.registry);
+    log(`registry: ${registry.ecrApiCalls} ECR call(s) for ${registry.calls} calls`);
+
+    const before = await swiftContainerUsage(segments);
+    const transfer = await transferBench(admin, {
+      sizes: PLAN.sizes,
+      runs: PLAN.runs,
+      prototypeSizes: PLAN.prototypeSizes,
+      log,
+    });
+    const after = await swiftContainerUsage(segments);
+    const { objects: liveObjects } = await swiftContainerUsage(BUCKET);
+    const sweep = await sweepBench(admin, {
+      ...PLAN.sweep,
+      prototype: SWEEP_PROTOTYPE.switches,
+      log,
+    });
+    const recommended = recommendSetting(sweep);
+    const memory = await memoryBench(admin, recommended);
+    const profiles = await profileBench(admin);
+
+    const raw: RawOutcomes = {
+      plan: PLAN,
+      machine: { ...machine(), swift: await swiftVersion() },
+      durationS: (now() - started) / 1000,
+      transfer,
+      orphanedSegments: {
+        objects: after.objects - before.objects,
+        bytes: after.bytes - before.bytes,
+        liveObjectsInBucket: liveObjects,
+      },
+      sweep,
+      sweepPlan: { ...PLAN.sweep, prototype: SWEEP_PROTOTYPE.label },
+      memory,
+      profiles,
+      registry,
+      startup,
+      defaults: DEFAULT_TRANSFER_SETTINGS,
+      quick: QUICK,
+    };
+    const results = buildResults(raw);
+    process.stdout.write(renderTable(results));
+    await writeFile(
+      path.join(ROOT, 'bench', 'results.json'),
+      JSON.stringify(results, null, 2) + '\n',
+    );
+    await writeFile(path.join(ROOT, 'BENCHMARKS.md'), renderMarkdown(results));
+    await formatMarkdown(path.join(ROOT, 'BENCHMARKS.md'));
+    log(`wrote bench/results.json and BENCHMARKS.md; total ${results.meta.duration.value} s`);
+  } finally {
+    admin.destroy();
+    stopS3();
+    await rm(path.join(S3.base, 'srv'), { recursive: true, force: true });
+    await rm(DATA_DIR, { recursive: true, force: true });
+    await rm(SINK_DIR, { recursive: true, force: true });
+  }
+}
+
+/** BENCHMARKS.md is checked by `prettier --check .` (npm test): write it formatted. */
+function formatMarkdown(file: string): Promise<void> {
+  return new Promise((resolve) => {
+    const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'prettier'), ['--write', file], {
+      stdio: 'ignore',
+    });
+    child.on('close', () => resolve());
+    child.on('error', () => resolve());
+  });
+}
+
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    log(`${signal}: stopping the bench servers`);
+    stopS3();
+    process.exit(130);
+  });
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(
+    `bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
+  process.exitCode = 1;
+});

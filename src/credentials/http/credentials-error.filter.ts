@@ -1,0 +1,26 @@
+import { type ArgumentsHost, Catch, type ExceptionFilter, Logger } from '@nestjs/common';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { sendHttpError, toHttpError } from './http-error.js';
+
+/**
+ * Answers every error of the credentials controller as JSON with the status of
+ * `toHttpError`, also the guards' (401, 403). Scoped to the controller, so an app's own
+ * routes keep their own error handling.
+ */
+@Catch()
+export class CredentialsErrorFilter implements ExceptionFilter {
+  private readonly logger = new Logger('CredentialsController');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const req = http.getRequest<IncomingMessage>();
+    const res = http.getResponse<ServerResponse>();
+    const error = toHttpError(exception);
+    if (error.status >= 500) {
+      // Server-side faults are worth a log line; CredentialsError messages hold no secret.
+      const detail = exception instanceof Error ? `${exception.name}: ${exception.message}` : '';
+      this.logger.error(`${req.method} ${req.url} failed with ${error.status}. ${detail}`);
+    }
+    sendHttpError(req, res, error);
+  }
+}

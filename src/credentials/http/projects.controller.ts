@@ -1,0 +1,185 @@
+import {
+  Controller,
+  Get,
+  HttpCode,
+  Inject,
+  Logger,
+  Param,
+  Post,
+  Put,
+  Req,
+  Res,
+  UnsupportedMediaTypeException,
+  UseFilters,
+} from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import { isValidBucketName } from '../config/env-schema.js';
+import { resolveTransferSettings } from '../config/transfer-settings.js';
+import { CREDENTIALS_PROVIDER } from '../credentials.constants.js';
+import { CREDENTIALS_MODULE_OPTIONS } from '../credentials.module-definition.js';
+import type { CredentialsModuleOptions } from '../credentials.options.js';
+import type { Credentials, ProjectObject } from '../credentials.js';
+import { CredentialsConfigError } from '../errors.js';
+import { assertProjectName } from '../project/project-name.js';
+import { MULTIPART_PARSER, PROJECT_ZIP_FIELD } from './credentials-http.constants.js';
+import { CredentialsErrorFilter } from './credentials-error.filter.js';
+import type { MultipartReader } from './multipart-project.js';
+import { sendProject } from './project-download.js';
+import { declaredLength, limitedBody, projectTooLarge } from './upload-body.js';
+
+/**
+ * What a multipart form may add around the ZIP (boundaries, part headers, small fields) before
+ * its Content-Length alone proves the ZIP too large.
+ */
+const MULTIPART_ALLOWANCE = 64 * 1024;
+
+const BUCKET_ENV = 'BUCKET_NAME_PROJECTS';
+
+function checkedBucket(bucket: string, source: string): string {
+  if (!isValidBucketName(bucket)) {
+    throw new CredentialsConfigError(
+      bucket
+        ? `${source} must be a valid bucket name (3-63 characters of a-z, 0-9, "." and "-")`
+        : `${BUCKET_ENV} is needed by the credentials controller (downloads read from it)`,
+    );
+  }
+  return bucket;
+}
+
+function mediaTypeOf(req: IncomingMessage): string {
+  return (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+}
+
+/**
+ * Uploads and downloads of project ZIPs, streamed both ways: the request goes to
+ * `uploadProject` as it arrives, and the stored object goes to the client as it is read.
+ * Mounted only by `CredentialsModule.forRoot({ controller })`.
+ */
+@Controller('projects')
+@UseFilters(CredentialsErrorFilter)
+export class ProjectsController {
+  private readonly logger = new Logger('CredentialsController');
+  private readonly maxProjectSize: number;
+  /**
+   * The bucket downloads read from: a client never names one. `BUCKET_NAME_PROJECTS` from the
+   * configuration when set (no secret, no network: what the built-in backends write to), else
+   * asked of the backend once (see `projectsBucket`).
+   */
+  #bucket: Promise<string> | undefined;
+
+  constructor(
+    @Inject(CREDENTIALS_PROVIDER) private readonly credentials: Credentials,
+    @Inject(CREDENTIALS_MODULE_OPTIONS) options: CredentialsModuleOptions | undefined,
+    @Inject(MULTIPART_PARSER) private readonly multipart: MultipartReader,
+    config: ConfigService,
+  ) {
+    this.maxProjectSize = resolveTransferSettings(options ?? {}).maxProjectSize;
+    const configured = String(config.get<unknown>(BUCKET_ENV) ?? '').trim();
+    if (configured) this.#bucket = Promise.resolve(checkedBucket(configured, BUCKET_ENV));
+  }
+
+  /** The raw request body is the ZIP (`curl -T project.zip`). */
+  @Put(':projectName')
+  @HttpCode(201)
+  async uploadRaw(
+    @Param('projectName') projectName: string,
+    @Req() req: IncomingMessage,
+  ): Promise<ProjectObject> {
+    assertProjectName(projectName);
+    if (mediaTypeOf(req) === 'multipart/form-data') {
+      throw new UnsupportedMediaTypeException(
+        `Send a multipart form with POST (field "${PROJECT_ZIP_FIELD}"), or the bare ZIP with PUT`,
+      );
+    }
+    if (req.readableEnded) {
+      // A body parser of the app (json, urlencoded, text) has read it already.
+      throw new UnsupportedMediaTypeException(
+        `The body was read as ${mediaTypeOf(req) || 'a form'} by the application: ` +
+          'send the ZIP as Content-Type: application/zip',
+      );
+    }
+    this.refuseDeclaredLength(req, this.maxProjectSize);
+    return this.store(projectName, req, () => undefined);
+  }
+
+  /** estela's shape: a `multipart/form-data` request with the ZIP in field `project_zip`. */
+  @Post(':projectName')
+  async uploadForm(
+    @Param('projectName') projectName: string,
+    @Req() req: IncomingMessage,
+  ): Promise<ProjectObject> {
+    assertProjectName(projectName);
+    if (mediaTypeOf(req) !== 'multipart/form-data') {
+      throw new UnsupportedMediaTypeException(
+        `Send multipart/form-data with the ZIP in field "${PROJECT_ZIP_FIELD}", or PUT the bare ZIP`,
+      );
+    }
+    this.refuseDeclaredLength(req, this.maxProjectSize + MULTIPART_ALLOWANCE);
+    const form = this.multipart.open(req, PROJECT_ZIP_FIELD);
+    let file: Readable;
+    try {
+      file = await form.file;
+    } catch (err) {
+      form.abort();
+      throw err;
+    }
+    return this.store(projectName, file, () => form.abort());
+  }
+
+  @Get(':projectName')
+  async download(
+    @Param('projectName') projectName: string,
+    @Req() req: IncomingMessage,
+    @Res() res: ServerResponse,
+  ): Promise<void> {
+    assertProjectName(projectName);
+    const stream = await this.credentials.downloadProject(await this.projectsBucket(), projectName);
+    const { error } = await sendProject(req, res, stream, projectName);
+    if (error !== undefined) {
+      const name = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      this.logger.error(`Download of "${projectName}" failed: ${name}`);
+    }
+  }
+
+  /**
+   * Without `BUCKET_NAME_PROJECTS` in the configuration (a custom backend configured another
+   * way, or a test double), the bucket is the one the backend reports to build jobs, following
+   * estela: `getCredentials().BUCKET_NAME_PROJECTS`. Asked once, at the first download, not at
+   * startup (which must not contact servers); only the name is kept.
+   */
+  private projectsBucket(): Promise<string> {
+    this.#bucket ??= this.credentials.getCredentials().then(
+      (record) => checkedBucket(record[BUCKET_ENV] ?? '', `the backend's ${BUCKET_ENV}`),
+      (err: unknown) => {
+        this.#bucket = undefined; // a transient failure: ask again next time
+        throw err;
+      },
+    );
+    return this.#bucket;
+  }
+
+  /** Refuses, before reading anything, a body whose announced length is already too large. */
+  private refuseDeclaredLength(req: IncomingMessage, limit: number): void {
+    const length = declaredLength(req);
+    if (length !== undefined && length > limit) throw projectTooLarge(this.maxProjectSize);
+  }
+
+  private async store(
+    projectName: string,
+    source: Readable,
+    abort: () => void,
+  ): Promise<ProjectObject> {
+    const body = limitedBody(source, this.maxProjectSize);
+    try {
+      return await this.credentials.uploadProject(projectName, body);
+    } catch (err) {
+      body.destroy();
+      source.unpipe(body);
+      abort();
+      // A backend sees the limit as its source failing and may call it unreadable.
+      throw body.exceeded ? projectTooLarge(this.maxProjectSize) : err;
+    }
+  }
+}
