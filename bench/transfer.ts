@@ -198,9 +198,11 @@ export async function transferBench(admin: S3Client, plan: TransferPlan): Promis
       const started = now();
       const steps = new Map<string, { record: number[]; prehash: number[] }>();
       for (let run = 0; run < runs; run++) {
-        // Alternate: each run starts with the next contender.
+        // Alternate: each run starts with the next contender. Uploads first, then downloads,
+        // so that no download directly follows its own contender's upload (the module's
+        // CopyObject leaves the server busier than a plain upload does).
         const rotated = order.map((_, i) => order[(i + run) % order.length]);
-        for (const { contender: c, uploadOnly } of rotated) {
+        for (const { contender: c } of rotated) {
           const key = `${c.id}-${bytes / MiB}MiB-${run}`;
           const timing = await c.upload(file, key);
           record(c, 'upload', bytes, timing);
@@ -209,7 +211,9 @@ export async function transferBench(admin: S3Client, plan: TransferPlan): Promis
           step.prehash.push(...(timing.prehashMs ?? []));
           steps.set(c.id, step);
           await deleteObject(admin, key);
-          if (uploadOnly) continue; // downloads are the same code path
+        }
+        for (const { contender: c, uploadOnly } of rotated) {
+          if (uploadOnly) continue; // the prototypes download through the same code path
           const sink = sinkOf(c.id);
           record(c, 'download', bytes, await c.download(ref, sink));
           const got = statSync(sink).size;

@@ -105,6 +105,8 @@ describe('the packed package in a separate application', () => {
     const listing = run('tar', ['-tzf', tarball], work);
     expect(listing).toContain('package/dist/credentials/index.js');
     expect(listing).toContain('package/dist/credentials/index.d.ts');
+    expect(listing).toContain('package/dist/credentials/testing/index.js');
+    expect(listing).toContain('package/dist/credentials/testing/index.d.ts');
     expect(listing).not.toContain('package/dist/main.js');
     expect(listing).not.toMatch(/\.spec\.(js|d\.ts)/);
   });
@@ -130,6 +132,7 @@ describe('the packed package in a separate application', () => {
         missing: 'ProjectNotFoundError:PROJECT_NOT_FOUND',
         refused: 'InvalidProjectError:INVALID_PROJECT',
         typed: true,
+        double: { token: 'double-token', stored: 1 },
       });
       const aws = await runConsumer(dir, { ...storageEnv('aws', bucket) });
       expect(aws['config-error']).toContain('npm install @aws-sdk/client-s3');

@@ -3,6 +3,7 @@ import { ConfigService } from '@nestjs/config';
 import { readEnv, setTogether } from '../config/env-schema.js';
 import { resolveTransferSettings, type TransferSettings } from '../config/transfer-settings.js';
 import { CREDENTIALS_MODULE_OPTIONS } from '../credentials.module-definition.js';
+import { CredentialsConfigError } from '../errors.js';
 import type { CredentialsModuleOptions } from '../credentials.options.js';
 import type { RegistryTokenCache } from '../registry/registry-token-cache.js';
 import type { ObjectStore } from '../store/object-store.js';
@@ -85,7 +86,16 @@ export class AwsCredentials extends StoreBackedCredentials {
 
   /** Loads both SDK clients at startup (without contacting AWS), so a missing peer fails fast. */
   override async onModuleInit(): Promise<void> {
-    await Promise.all([super.onModuleInit(), this.registryTokens()]);
+    const loads = await Promise.allSettled([super.onModuleInit(), this.registryTokens()]);
+    const failures = loads.flatMap((load) => (load.status === 'rejected' ? [load.reason] : []));
+    const problems = failures.flatMap((err: unknown) =>
+      err instanceof CredentialsConfigError ? err.problems : [],
+    );
+    // Every missing peer at once, not whichever import happened to fail first.
+    if (problems.length === failures.length && problems.length > 0) {
+      throw new CredentialsConfigError(problems);
+    }
+    if (failures.length > 0) throw failures[0];
   }
 
   override async onModuleDestroy(): Promise<void> {

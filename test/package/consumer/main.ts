@@ -15,6 +15,7 @@ import {
   ProjectNotFoundError,
   type ProjectObject,
 } from 'nest-credentials';
+import { InMemoryCredentials } from 'nest-credentials/testing';
 
 @Injectable()
 class Deployer {
@@ -44,6 +45,14 @@ class Deployer {
       credentialKeys: Object.keys(await this.credentials.getCredentials()).sort(),
       missing: await errorOf(() => this.credentials.downloadProject(bucket, 'missing-project')),
       refused: await errorOf(() => this.credentials.uploadProject('../escape', zip)),
+      double: await (async () => {
+        const double = new InMemoryCredentials({ registryToken: 'double-token' });
+        await double.uploadProject('in-memory', zip);
+        return {
+          token: await double.getRegistryToken(),
+          stored: double.callsTo('uploadProject').length,
+        };
+      })(),
       typed: [ProjectNotFoundError, InvalidProjectError].every(
         (type) => type.prototype instanceof CredentialsError,
       ),
