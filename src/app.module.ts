@@ -1,10 +1,13 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
+import { TerminusModule } from '@nestjs/terminus';
 import {
   CredentialsConfigError,
   CredentialsModule,
   FilesystemCredentials,
 } from './credentials/index.js';
+import { CredentialsHealthIndicator } from './credentials/health/index.js';
+import { HealthController } from './health.controller.js';
 
 /** An optional whole number of the configuration; its range is the module's to check. */
 function optionalInteger(config: ConfigService, name: string): number | undefined {
@@ -68,7 +71,10 @@ export class AppModule {
           }),
           controller: true,
         }),
+        TerminusModule.forRoot({ logger: false }),
       ],
+      controllers: [HealthController],
+      providers: [CredentialsHealthIndicator],
     };
   }
 }

@@ -1,5 +1,14 @@
 import { inspect } from 'node:util';
 import type { Readable } from 'node:stream';
+import { NotSupportedError } from './errors.js';
+import { watchCredentialsRecord } from './util/redact.js';
+import {
+  type DockerConfig,
+  dockerConfigOf,
+  type RegistryAuth,
+  registryAuthFromToken,
+  type RegistryTokenWithExpiry,
+} from './registry/registry-auth.js';
 
 /** Where `uploadProject` stored a project, and what it stored. */
 export interface ProjectObject {
@@ -30,6 +39,7 @@ export abstract class Credentials {
       writable: false,
       configurable: false,
     });
+    watchCredentialsRecord(this.credentials);
   }
 
   /** The token for the container registry, or `null` when it needs none. */
@@ -40,6 +50,56 @@ export abstract class Credentials {
 
   /** Streams a project back; the stream fails with `IntegrityError` if its bytes changed. */
   abstract downloadProject(bucketName: string, projectName: string): Promise<Readable>;
+
+  /**
+   * The registry credentials as `{ registry, username, password, token, expiresAt }`, or `null`
+   * for a registry without auth. Comes from the same cache as `getRegistryToken()`.
+   */
+  async getRegistryAuth(): Promise<RegistryAuth | null> {
+    return registryAuthFromToken(
+      this.credentials.REGISTRY_HOST ?? '',
+      await this.getRegistryTokenWithExpiry(),
+    );
+  }
+
+  /**
+   * `{ auths: { "<host>": { auth } } }`: the content of a Docker or kaniko `config.json` and of a
+   * Kubernetes `kubernetes.io/dockerconfigjson` secret. `{ auths: {} }` for an open registry.
+   */
+  async getDockerConfig(): Promise<DockerConfig> {
+    return dockerConfigOf(await this.getRegistryAuth());
+  }
+
+  /**
+   * A URL that a plain HTTP GET can fetch without any key, for `ttlSeconds`, so a build job
+   * needs no storage keys. Throws `ProjectNotFoundError` for a missing project, and
+   * `NotSupportedError` on a backend that cannot sign URLs.
+   */
+  async getProjectDownloadUrl(
+    _bucketName: string,
+    _projectName: string,
+    _ttlSeconds: number,
+  ): Promise<string> {
+    throw new NotSupportedError(`${this.constructor.name} cannot create presigned download URLs`);
+  }
+
+  /**
+   * Whether the storage is reachable with the configured keys (for the health indicator).
+   * Rejects with a typed error; `NotSupportedError` when the backend has no such check.
+   */
+  async checkStorage(): Promise<void> {
+    throw new NotSupportedError(`${this.constructor.name} has no storage health check`);
+  }
+
+  /** Whether a registry token is obtainable (and, where it can be, accepted). */
+  async checkRegistry(): Promise<void> {
+    await this.getRegistryToken();
+  }
+
+  /** The registry token with its expiry; backends whose tokens expire override it. */
+  protected async getRegistryTokenWithExpiry(): Promise<RegistryTokenWithExpiry> {
+    return { token: await this.getRegistryToken(), expiresAt: null };
+  }
 
   /** A frozen copy of what a build job needs; never the live record. */
   async getCredentials(): Promise<Readonly<Record<string, string | null>>> {

@@ -54,7 +54,8 @@ export class InvalidProjectError extends CredentialsError {
   constructor(
     message: string,
     /** Why it was refused: lets an HTTP layer answer 400 or 413. */
-    readonly reason: 'name' | 'bucket' | 'not-zip' | 'too-large' | 'unreadable' = 'name',
+    readonly reason:
+      'name' | 'bucket' | 'not-zip' | 'too-large' | 'unreadable' | 'argument' = 'name',
   ) {
     super(message);
   }

@@ -181,6 +181,7 @@ min_segment_size = 5242880
 use = egg:swift#tempauth
 user_test_tester = $SECRET_KEY .admin
 user_test2_tester2 = $SECRET_KEY2 .admin
+user_scan_scanner = Zq7-S3cret-Scan-4411 .admin
 [filter:cache]
 use = egg:swift#memcache
 $MC_FILTER

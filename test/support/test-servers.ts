@@ -27,6 +27,8 @@ export const S3_SERVER = {
   secretKey: 'testing',
   /** A second, separate account: it sees none of the first account's buckets (NoSuchBucket). */
   otherAccount: { accessKey: 'test2:tester2', secretKey: 'testing2' },
+  /** An account whose secret is distinctive, so that a scan for it cannot hit by chance. */
+  scanAccount: { accessKey: 'scan:scanner', secretKey: 'Zq7-S3cret-Scan-4411' },
 } as const;
 
 /** Docker Distribution registry with htpasswd basic auth (test/services/start-registry.sh). */

@@ -5,6 +5,7 @@ import { resolveTransferSettings, type TransferSettings } from '../config/transf
 import { CREDENTIALS_MODULE_OPTIONS } from '../credentials.module-definition.js';
 import { CredentialsConfigError } from '../errors.js';
 import type { CredentialsModuleOptions } from '../credentials.options.js';
+import type { RegistryTokenWithExpiry } from '../registry/registry-auth.js';
 import type { RegistryTokenCache } from '../registry/registry-token-cache.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { loadAdapter } from './optional-peer.js';
@@ -77,6 +78,11 @@ export class AwsCredentials extends StoreBackedCredentials {
   async getRegistryToken(): Promise<string> {
     const { cache } = await this.registryTokens();
     return (await cache.get()).token;
+  }
+
+  protected override async getRegistryTokenWithExpiry(): Promise<RegistryTokenWithExpiry> {
+    const { cache } = await this.registryTokens();
+    return cache.get();
   }
 
   override async getCredentials(): Promise<Readonly<Record<string, string | null>>> {

@@ -5,6 +5,7 @@ import { resolveTransferSettings, type TransferSettings } from '../config/transf
 import { CREDENTIALS_MODULE_OPTIONS } from '../credentials.module-definition.js';
 import type { CredentialsModuleOptions } from '../credentials.options.js';
 import { basicAuthToken } from '../registry/basic-auth.js';
+import { probeRegistry } from '../registry/registry-probe.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { loadAdapter } from './optional-peer.js';
 import { StoreBackedCredentials } from './store-backed-credentials.js';
@@ -57,6 +58,15 @@ export class LocalCredentials extends StoreBackedCredentials {
     return REGISTRY_USERNAME && REGISTRY_PASSWORD
       ? basicAuthToken(REGISTRY_USERNAME, REGISTRY_PASSWORD)
       : null;
+  }
+
+  /** `GET /v2/` of the registry answers 200 with the configured credentials (or none). */
+  override async checkRegistry(): Promise<void> {
+    await probeRegistry(
+      this.#env.REGISTRY_HOST as string,
+      await this.getRegistryToken(),
+      this.transfer.requestTimeoutMs,
+    );
   }
 
   protected async createStore(): Promise<ObjectStore> {

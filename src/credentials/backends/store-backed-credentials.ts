@@ -41,6 +41,18 @@ export abstract class StoreBackedCredentials
     return (await this.projects()).download(bucketName, projectName);
   }
 
+  override async getProjectDownloadUrl(
+    bucketName: string,
+    projectName: string,
+    ttlSeconds: number,
+  ): Promise<string> {
+    return (await this.projects()).presignDownload(bucketName, projectName, ttlSeconds);
+  }
+
+  override async checkStorage(): Promise<void> {
+    await (await this.projects()).checkBucket();
+  }
+
   private projects(): Promise<ProjectStorage> {
     this.#storage ??= this.createStore().then(
       (store) => new ProjectStorage(store, this.bucketName, this.transfer),

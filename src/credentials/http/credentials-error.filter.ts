@@ -1,4 +1,5 @@
-import { type ArgumentsHost, Catch, type ExceptionFilter, Logger } from '@nestjs/common';
+import { type ArgumentsHost, Catch, type ExceptionFilter } from '@nestjs/common';
+import { RedactingLogger } from '../util/redact.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendHttpError, toHttpError } from './http-error.js';
 
@@ -9,7 +10,7 @@ import { sendHttpError, toHttpError } from './http-error.js';
  */
 @Catch()
 export class CredentialsErrorFilter implements ExceptionFilter {
-  private readonly logger = new Logger('CredentialsController');
+  private readonly logger = new RedactingLogger('CredentialsController');
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();

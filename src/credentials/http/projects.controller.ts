@@ -3,7 +3,6 @@ import {
   Get,
   HttpCode,
   Inject,
-  Logger,
   Param,
   Post,
   Put,
@@ -12,6 +11,7 @@ import {
   UnsupportedMediaTypeException,
   UseFilters,
 } from '@nestjs/common';
+import { RedactingLogger } from '../util/redact.js';
 import { ConfigService } from '@nestjs/config';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
@@ -60,7 +60,7 @@ function mediaTypeOf(req: IncomingMessage): string {
 @Controller('projects')
 @UseFilters(CredentialsErrorFilter)
 export class ProjectsController {
-  private readonly logger = new Logger('CredentialsController');
+  private readonly logger = new RedactingLogger('CredentialsController');
   private readonly maxProjectSize: number;
   /**
    * The bucket downloads read from: a client never names one. `BUCKET_NAME_PROJECTS` from the

@@ -11,10 +11,7 @@ export interface RegistryTokenResponse {
   registry: string | null;
   /** The registry token (`null` for a registry without auth). */
   token: string | null;
-  /**
-   * When the token expires (ISO 8601), or `null` when unknown: `getRegistryToken()` returns only
-   * the token, so no backend reports an expiry through it yet.
-   */
+  /** When the token expires (ISO 8601; ECR tokens live 12 hours), or `null` if it does not. */
   expiresAt: string | null;
 }
 
@@ -36,7 +33,11 @@ export class RegistryTokenController {
   // A token must not be kept by any cache between the client and us.
   @Header('Cache-Control', 'no-store')
   async token(): Promise<RegistryTokenResponse> {
-    const token = await this.credentials.getRegistryToken();
-    return { registry: this.registry, token, expiresAt: null };
+    const auth = await this.credentials.getRegistryAuth();
+    return {
+      registry: this.registry,
+      token: auth?.token ?? null,
+      expiresAt: auth?.expiresAt?.toISOString() ?? null,
+    };
   }
 }

@@ -3,11 +3,29 @@ import type { TransferSettings } from '../config/transfer-settings.js';
 import type { ProjectBody, ProjectObject } from '../credentials.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { deadlineExceeded, toStorageError } from '../store/storage-errors.js';
+import {
+  InvalidProjectError,
+  NotSupportedError,
+  ProjectNotFoundError,
+  StorageUnavailableError,
+} from '../errors.js';
 import { deadline } from '../util/deadline.js';
 import { verifiedDownload } from './integrity-check.js';
-import { prepareProjectBody } from './project-body.js';
+import { type PreparedBody, prepareProjectBody } from './project-body.js';
 import { assertBucketName, assertProjectName } from './project-name.js';
 import { withProjectSize } from './project-stream.js';
+
+function shuttingDown(bucket: string, key: string): StorageUnavailableError {
+  return new StorageUnavailableError(
+    `The upload of "${key}" to bucket "${bucket}" was aborted: the application is shutting down`,
+  );
+}
+
+const isStream = (body: ProjectBody): body is Readable =>
+  !(body instanceof Uint8Array) && typeof (body as Readable).destroy === 'function';
+
+/** SigV4 presigned URLs live at most 7 days. */
+const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
 
 /**
  * Everything that holds whatever the store is: name rules, ZIP signature, size limit, the
@@ -15,37 +33,62 @@ import { withProjectSize } from './project-stream.js';
  * deadline. The store behind it only moves bytes.
  */
 export class ProjectStorage {
+  /** Uploads under way, so that `close()` can end them cleanly. */
+  readonly #inFlight = new Set<{ abort(): void; settled: Promise<unknown> }>();
+  #closing = false;
+
   constructor(
     private readonly store: ObjectStore,
     private readonly bucket: string,
     private readonly transfer: TransferSettings,
   ) {}
 
-  async upload(projectName: string, project: ProjectBody): Promise<ProjectObject> {
+  upload(projectName: string, project: ProjectBody): Promise<ProjectObject> {
+    if (this.#closing) return Promise.reject(shuttingDown(this.bucket, projectName));
+    const shutdown = new AbortController();
+    const work = this.uploadUntil(projectName, project, shutdown.signal);
+    const entry = {
+      abort: () => {
+        shutdown.abort();
+        // A source that stalls before the first part is full would otherwise keep it open.
+        if (isStream(project)) project.destroy();
+      },
+      settled: work.catch(() => undefined),
+    };
+    this.#inFlight.add(entry);
+    void entry.settled.then(() => this.#inFlight.delete(entry));
+    return work;
+  }
+
+  private async uploadUntil(
+    projectName: string,
+    project: ProjectBody,
+    shutdown: AbortSignal,
+  ): Promise<ProjectObject> {
     assertProjectName(projectName);
     const { bucket, transfer } = this;
-    const body = await prepareProjectBody(project, {
-      maxProjectSize: transfer.maxProjectSize,
-      wholeBodyLimit: transfer.partSize,
-    });
+    const call = { operation: 'upload', bucket, key: projectName };
     const guard = deadline(transfer.uploadTimeoutMs);
+    const signal = AbortSignal.any([guard.signal, shutdown]);
+    let body: PreparedBody | undefined;
     try {
+      body = await prepareProjectBody(project, {
+        maxProjectSize: transfer.maxProjectSize,
+        wholeBodyLimit: transfer.partSize,
+      });
       if (body.kind === 'whole') {
-        await this.store.putObject(bucket, projectName, body.data, body.sha256, guard.signal);
+        await this.store.putObject(bucket, projectName, body.data, body.sha256, signal);
         return { bucket, key: projectName, size: body.size, sha256: body.sha256 };
       }
-      const etag = await this.store.putStream(bucket, projectName, body.stream, guard.signal);
+      const etag = await this.store.putStream(bucket, projectName, body.stream, signal);
       const { size, sha256 } = body.digest();
       await this.recordSha256(projectName, etag, sha256);
       return { bucket, key: projectName, size, sha256 };
     } catch (err) {
-      if (body.kind === 'stream') body.stream.destroy();
-      throw guard.signal.aborted
-        ? deadlineExceeded(
-            { operation: 'upload', bucket, key: projectName },
-            transfer.uploadTimeoutMs,
-          )
-        : toStorageError(err, { operation: 'upload', bucket, key: projectName });
+      if (body?.kind === 'stream') body.stream.destroy();
+      if (shutdown.aborted) throw shuttingDown(bucket, projectName);
+      if (guard.signal.aborted) throw deadlineExceeded(call, transfer.uploadTimeoutMs);
+      throw toStorageError(err, call);
     } finally {
       guard.clear();
     }
@@ -82,7 +125,48 @@ export class ProjectStorage {
     );
   }
 
-  close(): Promise<void> {
-    return this.store.close();
+  /** A presigned GET URL of an existing project, valid for `ttlSeconds` (1 s to 7 days). */
+  async presignDownload(
+    bucketName: string,
+    projectName: string,
+    ttlSeconds: number,
+  ): Promise<string> {
+    assertBucketName(bucketName);
+    assertProjectName(projectName);
+    if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > MAX_PRESIGN_SECONDS) {
+      throw new InvalidProjectError(
+        `ttlSeconds must be a whole number from 1 to ${MAX_PRESIGN_SECONDS} (got ${ttlSeconds})`,
+        'argument',
+      );
+    }
+    if (!this.store.presignGet) {
+      throw new NotSupportedError('This storage cannot create presigned download URLs');
+    }
+    // A URL to a 404 would fail only in the build job; say it here.
+    if ((await this.store.etagOf(bucketName, projectName)) === undefined) {
+      throw new ProjectNotFoundError(bucketName, projectName);
+    }
+    try {
+      return await this.store.presignGet(bucketName, projectName, ttlSeconds);
+    } catch (err) {
+      throw toStorageError(err, { operation: 'presign', bucket: bucketName, key: projectName });
+    }
+  }
+
+  /** Resolves when the projects bucket is reachable with the configured keys. */
+  checkBucket(): Promise<void> {
+    return this.store.checkBucket(this.bucket);
+  }
+
+  /**
+   * Ends in-flight uploads (each is aborted, its multipart parts removed) and waits for them,
+   * then releases the store's clients. Uploads started afterwards are refused.
+   */
+  async close(): Promise<void> {
+    this.#closing = true;
+    const pending = [...this.#inFlight];
+    for (const upload of pending) upload.abort();
+    await Promise.all(pending.map((upload) => upload.settled));
+    await this.store.close();
   }
 }

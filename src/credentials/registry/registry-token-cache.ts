@@ -1,4 +1,5 @@
 import { CredentialsError, RegistryAuthError, StorageUnavailableError } from '../errors.js';
+import { watchSecret } from '../util/redact.js';
 
 export interface RegistryToken {
   token: string;
@@ -99,6 +100,7 @@ export class RegistryTokenCache {
               `less than ${this.expiryMarginMs / 60_000} minutes from now`,
           );
         }
+        watchSecret(token.token);
         this.cached = token;
         return token;
       } catch (err) {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { BigIntStats } from 'node:fs';
+import { type BigIntStats, constants as fsConstants } from 'node:fs';
 import {
+  access,
   type FileHandle,
   mkdir,
   open,
@@ -224,6 +225,19 @@ export class FilesystemObjectStore implements ObjectStore {
         throw toFilesystemError(err, call, this.#root);
       }
     });
+  }
+
+  async checkBucket(bucket: string): Promise<void> {
+    const call = { operation: 'health check', bucket };
+    try {
+      if (!(await this.bucketExists(bucket))) throw new BucketNotFoundError(bucket);
+      // Writable where the next upload will write: the bucket, or the nearest existing parent.
+      let dir = this.bucketDir(bucket);
+      while (!(await exists(dir)) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+      await access(dir, fsConstants.W_OK);
+    } catch (err) {
+      throw toFilesystemError(err, call, this.#root);
+    }
   }
 
   async etagOf(bucket: string, key: string): Promise<string | undefined> {
@@ -482,5 +496,15 @@ async function fsyncDirectory(dir: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await stat(file);
+    return true;
+  } catch (err) {
+    if (isMissing(err)) return false;
+    throw err;
   }
 }

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { Client, CopyDestinationOptions, CopySourceOptions } from 'minio';
 import type { TransferSettings } from '../config/transfer-settings.js';
-import { ProjectNotFoundError } from '../errors.js';
+import { BucketNotFoundError, ProjectNotFoundError } from '../errors.js';
 import { deadline, raceAbort } from '../util/deadline.js';
 import { createDeadlineAgent } from './deadline-agent.js';
 import {
@@ -190,6 +190,19 @@ export class MinioObjectStore implements ObjectStore {
       if (err instanceof ProjectNotFoundError) return undefined;
       throw err;
     }
+  }
+
+  async checkBucket(bucket: string): Promise<void> {
+    const call = { operation: 'health check', bucket };
+    if (!(await this.bounded(call, () => this.client.bucketExists(bucket)))) {
+      throw new BucketNotFoundError(bucket);
+    }
+  }
+
+  async presignGet(bucket: string, key: string, ttlSeconds: number): Promise<string> {
+    return this.bounded({ operation: 'presign', bucket, key }, () =>
+      this.client.presignedGetObject(bucket, key, ttlSeconds),
+    );
   }
 
   async getObject(bucket: string, key: string): Promise<StoredObject> {

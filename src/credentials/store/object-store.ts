@@ -45,6 +45,15 @@ export interface ObjectStore {
   /** The ETag of an object, or `undefined` when there is none. */
   etagOf(bucket: string, key: string): Promise<string | undefined>;
 
+  /** Resolves when `bucket` exists and the keys may use it (for health checks). */
+  checkBucket(bucket: string): Promise<void>;
+
+  /**
+   * A URL that fetches the object with a plain GET for `ttlSeconds`. Stores that cannot sign
+   * URLs leave it out.
+   */
+  presignGet?(bucket: string, key: string, ttlSeconds: number): Promise<string>;
+
   /** Opens an object for reading. */
   getObject(bucket: string, key: string): Promise<StoredObject>;
 

@@ -2,11 +2,13 @@ import type { Readable } from 'node:stream';
 import {
   CopyObjectCommand,
   GetObjectCommand,
+  HeadBucketCommand,
   HeadObjectCommand,
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { loadAdapter } from '../backends/optional-peer.js';
 import type { TransferSettings } from '../config/transfer-settings.js';
 import { ProjectNotFoundError } from '../errors.js';
 import { deadline, raceAbort } from '../util/deadline.js';
@@ -154,6 +156,23 @@ export class S3ObjectStore implements ObjectStore {
       if (err instanceof ProjectNotFoundError) return undefined;
       throw err;
     }
+  }
+
+  async checkBucket(bucket: string): Promise<void> {
+    await this.metadataCall({ operation: 'health check', bucket }, (abortSignal) =>
+      this.client.send(new HeadBucketCommand({ Bucket: bucket }), { abortSignal }),
+    );
+  }
+
+  async presignGet(bucket: string, key: string, ttlSeconds: number): Promise<string> {
+    const { getSignedUrl } = await loadAdapter(
+      'aws',
+      ['@aws-sdk/s3-request-presigner'],
+      () => import('@aws-sdk/s3-request-presigner'),
+    );
+    return getSignedUrl(this.client, new GetObjectCommand({ Bucket: bucket, Key: key }), {
+      expiresIn: ttlSeconds,
+    });
   }
 
   async getObject(bucket: string, key: string): Promise<StoredObject> {

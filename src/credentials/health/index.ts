@@ -1,0 +1,5 @@
+export {
+  CredentialsHealthIndicator,
+  type CredentialsHealthOptions,
+  type CredentialsPartHealth,
+} from './credentials.health.js';
