@@ -107,6 +107,7 @@ describe('the packed package in a separate application', () => {
     expect(listing).toContain('package/dist/credentials/index.d.ts');
     expect(listing).toContain('package/dist/credentials/testing/index.js');
     expect(listing).toContain('package/dist/credentials/testing/index.d.ts');
+    expect(listing).toContain('package/dist/credentials/health/index.js');
     expect(listing).not.toContain('package/dist/main.js');
     expect(listing).not.toMatch(/\.spec\.(js|d\.ts)/);
   });
