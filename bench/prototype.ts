@@ -269,7 +269,7 @@ function install(): void {
   S3ObjectStore.prototype.putStream = function (this: S3ObjectStore, ...args) {
     patchS3(this);
     if (!pooledParts) return s3PutStream.apply(this, args);
-    const [bucket, key, body, signal] = args;
+    const [bucket, key, body, content, signal] = args;
     const { client, config } = this as unknown as StoreWithClient<S3ClientLike & S3Client>;
     const { partSize, partConcurrency, uploadTimeoutMs } = config.transfer;
     const call = { operation: 'upload', bucket, key };
@@ -284,6 +284,7 @@ function install(): void {
             Bucket: bucket,
             Key: key,
             ContentType: 'application/zip',
+            Metadata: { sha256: content.sha256 },
           }),
         );
         uploadId = created.UploadId as string;
@@ -304,7 +305,7 @@ function install(): void {
           },
         });
         parts.sort((a, b) => a.PartNumber - b.PartNumber);
-        const done = await client.send(
+        await client.send(
           new CompleteMultipartUploadCommand({
             Bucket: bucket,
             Key: key,
@@ -312,7 +313,6 @@ function install(): void {
             MultipartUpload: { Parts: parts },
           }),
         );
-        return done.ETag ?? '';
       } catch (err) {
         if (!body.destroyed) body.destroy();
         if (uploadId !== undefined) {
@@ -360,7 +360,7 @@ function install(): void {
   const minioPutStream = MinioObjectStore.prototype.putStream;
   MinioObjectStore.prototype.putStream = function (this: MinioObjectStore, ...args) {
     if (!pooledParts) return withSigning(this, () => minioPutStream.apply(this, args));
-    const [bucket, key, body, signal] = args;
+    const [bucket, key, body, content, signal] = args;
     const { config } = this as unknown as StoreWithClient<MinioClientLike>;
     const { partSize, partConcurrency, uploadTimeoutMs } = config.transfer;
     const call = { operation: 'upload', bucket, key };
@@ -372,6 +372,7 @@ function install(): void {
       try {
         uploadId = await client.initiateNewMultipartUpload(bucket, key, {
           'Content-Type': 'application/zip',
+          'x-amz-meta-sha256': content.sha256,
         });
         const id = uploadId;
         const etags: { part: number; etag: string }[] = [];
@@ -385,7 +386,7 @@ function install(): void {
           },
         });
         etags.sort((a, b) => a.part - b.part);
-        return (await client.completeMultipartUpload(bucket, key, id, etags)).etag;
+        await client.completeMultipartUpload(bucket, key, id, etags);
       } catch (err) {
         if (!body.destroyed) body.destroy();
         if (uploadId !== undefined) {

@@ -16,6 +16,12 @@ export interface TransferOptions {
   requestTimeoutMs?: number;
   /** Deadline of a whole upload, in ms. Default 30 min. */
   uploadTimeoutMs?: number;
+  /**
+   * Directory where a streamed project larger than one part is spooled while its SHA-256 is
+   * computed (so the hash travels with the upload). Default: the OS temporary directory. Use a
+   * disk, not a RAM-backed tmpfs, for large projects.
+   */
+  spoolDir?: string;
 }
 
 export interface CredentialsModuleOptions extends TransferOptions {

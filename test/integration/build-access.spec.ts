@@ -1,5 +1,9 @@
 import { createHook } from 'node:async_hooks';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Readable } from 'node:stream';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { Controller, Get, Module } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { Test } from '@nestjs/testing';
@@ -23,12 +27,14 @@ import {
   startBackend,
   STORAGE_BACKENDS,
   storageEnv,
+  streamOf,
   zipLike,
 } from '../support/backends.js';
 import { FakeEcrServer } from '../support/fake-ecr-server.js';
 import {
   AUTH_REGISTRY,
   createTestBucket,
+  createTestS3Client,
   deleteTestBucket,
   listIncompleteUploads,
   requireRegistry,
@@ -41,6 +47,17 @@ import {
 } from '../support/test-servers.js';
 
 const MiB = 1024 * 1024;
+const plainS3 = createTestS3Client();
+
+async function objectExists(bucket: string, key: string): Promise<boolean> {
+  try {
+    await plainS3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return true;
+  } catch (err) {
+    if ((err as Error).name === 'NotFound') return false;
+    throw err;
+  }
+}
 const ECR_HOST = '123456789012.dkr.ecr.us-east-1.amazonaws.com';
 
 const withRegistryAuth = (
@@ -347,11 +364,27 @@ describe.each(STORAGE_BACKENDS)('%s: clean shutdown', (backend) => {
     if (bucket) await deleteTestBucket(bucket);
   });
 
-  it('app.close() during a 100 MiB upload aborts it and leaves no multipart upload', async () => {
+  it('app.close() while a 100 MiB upload is being sent to storage aborts it, leaving no parts', async () => {
     const running = await startBackend(storageEnv(backend, bucket));
+    const upload = running.credentials.uploadProject('closing.zip', streamOf(zipLike(100 * MiB)));
+    const settled = upload.catch((err: unknown) => err);
+    while ((await listIncompleteUploads(bucket)).length === 0) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await running.close();
+    const err = await settled;
+    expect(err).toBeInstanceOf(StorageUnavailableError);
+    expect((err as Error).message).toContain('shutting down');
+    expect(await listIncompleteUploads(bucket)).toEqual([]);
+    expect(await objectExists(bucket, 'closing.zip')).toBe(false);
+  });
+
+  it('app.close() while a slow client is still sending stops reading it and removes the spool file', async () => {
+    const spoolDir = mkdtempSync(path.join(tmpdir(), 'shutdown-spool-'));
+    const running = await startBackend(storageEnv(backend, bucket), { spoolDir });
     const data = zipLike(100 * MiB);
     let offset = 0;
-    // A client that sends 1 MiB every 20 ms: the upload is still running when the app closes.
+    // A client that sends 1 MiB every 20 ms: still sending when the app closes.
     const slow = new Readable({
       read() {
         setTimeout(() => {
@@ -361,17 +394,18 @@ describe.each(STORAGE_BACKENDS)('%s: clean shutdown', (backend) => {
         }, 20);
       },
     });
-    const upload = running.credentials.uploadProject('closing.zip', slow);
-    const settled = upload.catch((err: unknown) => err);
-    while ((await listIncompleteUploads(bucket)).length === 0) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    const settled = running.credentials
+      .uploadProject('slow.zip', slow)
+      .catch((err: unknown) => err);
+    while (readdirSync(spoolDir).length === 0) await new Promise((r) => setTimeout(r, 20));
     await running.close();
     const err = await settled;
     expect(err).toBeInstanceOf(StorageUnavailableError);
     expect((err as Error).message).toContain('shutting down');
+    expect(slow.destroyed).toBe(true);
     expect(offset).toBeLessThan(data.length);
-    expect(await listIncompleteUploads(bucket)).toEqual([]);
+    expect(readdirSync(spoolDir)).toEqual([]);
+    expect(await objectExists(bucket, 'slow.zip')).toBe(false);
   });
 
   it('after close, no timer or socket of the module is left', async () => {

@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { TransferOptions } from '../credentials.options.js';
 import { CredentialsConfigError } from '../errors.js';
 
@@ -12,10 +14,13 @@ export const DEFAULT_TRANSFER_SETTINGS: TransferSettings = {
   partConcurrency: 4,
   requestTimeoutMs: 30_000,
   uploadTimeoutMs: 30 * 60_000,
+  spoolDir: tmpdir(),
 };
 
-const LIMITS: Record<keyof TransferSettings, [min: number, max: number]> = {
-  // A single CopyObject (used to record the SHA-256 of streamed uploads) takes up to 5 GiB.
+type NumericSetting = Exclude<keyof TransferSettings, 'spoolDir'>;
+
+const LIMITS: Record<NumericSetting, [min: number, max: number]> = {
+  // A project is a source archive; 5 GiB stays far inside the 10,000 parts of a multipart upload.
   maxProjectSize: [22, 5 * GiB],
   partSize: [5 * MiB, 512 * MiB],
   partConcurrency: [1, 64],
@@ -27,7 +32,7 @@ const LIMITS: Record<keyof TransferSettings, [min: number, max: number]> = {
 export function resolveTransferSettings(options: TransferOptions = {}): TransferSettings {
   const settings = { ...DEFAULT_TRANSFER_SETTINGS };
   const problems: string[] = [];
-  for (const key of Object.keys(LIMITS) as (keyof TransferSettings)[]) {
+  for (const key of Object.keys(LIMITS) as NumericSetting[]) {
     const value = options[key];
     if (value === undefined) continue;
     const [min, max] = LIMITS[key];
@@ -35,6 +40,13 @@ export function resolveTransferSettings(options: TransferOptions = {}): Transfer
       problems.push(`option ${key} must be an integer from ${min} to ${max} (got ${value})`);
     } else {
       settings[key] = value;
+    }
+  }
+  if (options.spoolDir !== undefined) {
+    if (typeof options.spoolDir !== 'string' || !path.isAbsolute(options.spoolDir)) {
+      problems.push('option spoolDir must be an absolute directory path');
+    } else {
+      settings.spoolDir = options.spoolDir;
     }
   }
   if (problems.length > 0) throw new CredentialsConfigError(problems);

@@ -2,13 +2,19 @@ import { describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setImmediate as tick } from 'node:timers/promises';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { ProjectBody } from '../credentials.js';
-import { InvalidProjectError } from '../errors.js';
+import { InvalidProjectError, StorageUnavailableError } from '../errors.js';
 import { type BodyLimits, prepareProjectBody } from './project-body.js';
 
 const LOCAL_FILE_HEADER = Buffer.from('PK\x03\x04', 'latin1');
 const EMPTY_ARCHIVE = Buffer.concat([Buffer.from('PK\x05\x06', 'latin1'), Buffer.alloc(18)]);
-const LIMITS: BodyLimits = { maxProjectSize: 1_000, wholeBodyLimit: 100 };
+const SPOOL_DIR = mkdtempSync(path.join(tmpdir(), 'project-body-spec-'));
+const LIMITS: BodyLimits = { maxProjectSize: 1_000, wholeBodyLimit: 100, spoolDir: SPOOL_DIR };
+/** Files left in the spool directory (must be none after a refusal or a discard). */
+const spooled = () => readdirSync(SPOOL_DIR);
 
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 
@@ -198,18 +204,21 @@ describe('prepareProjectBody with a Readable', () => {
     expect((await refusal(prepareProjectBody(streamOf(chunks), LIMITS))).reason).toBe('not-zip');
   });
 
-  it('returns a stream longer than wholeBodyLimit as a stream with the same bytes, size and sha256', async () => {
+  it('spools a stream longer than wholeBodyLimit: same bytes, size and sha256, file removed by discard', async () => {
     const data = zipOf(950);
     const source = streamOf(chunksOf(data, 37));
 
     const body = await prepareProjectBody(source, LIMITS);
 
-    expect(body.kind).toBe('stream');
-    if (body.kind !== 'stream') return;
-    expect(() => body.digest()).toThrow();
-    const readBack = await readAll(body.stream);
-    expect(Buffer.compare(readBack, data)).toBe(0);
-    expect(body.digest()).toEqual({ size: 950, sha256: sha256(data) });
+    expect(body).toMatchObject({ kind: 'spooled', size: 950, sha256: sha256(data) });
+    if (body.kind !== 'spooled') return;
+    expect(spooled()).toHaveLength(1);
+    expect(Buffer.compare(await readAll(body.open()), data)).toBe(0);
+    // It can be read again (a retried upload).
+    expect(Buffer.compare(await readAll(body.open()), data)).toBe(0);
+    await body.discard();
+    await body.discard();
+    expect(spooled()).toEqual([]);
   });
 
   it('accepts a ZIP signature split across 1-byte chunks of a long stream', async () => {
@@ -218,25 +227,25 @@ describe('prepareProjectBody with a Readable', () => {
 
     const body = await prepareProjectBody(exactChunks(chunks), LIMITS);
 
-    expect(body.kind).toBe('stream');
-    if (body.kind !== 'stream') return;
-    expect(Buffer.compare(await readAll(body.stream), data)).toBe(0);
-    expect(body.digest()).toEqual({ size: 400, sha256: sha256(data) });
+    expect(body).toMatchObject({ kind: 'spooled', size: 400, sha256: sha256(data) });
+    if (body.kind !== 'spooled') return;
+    expect(Buffer.compare(await readAll(body.open()), data)).toBe(0);
+    await body.discard();
   });
 
-  it('returns a stream of wholeBodyLimit + 1 bytes as a stream', async () => {
+  it('spools a stream of wholeBodyLimit + 1 bytes', async () => {
     const data = zipOf(101);
 
     const body = await prepareProjectBody(streamOf(chunksOf(data, 101)), LIMITS);
 
-    expect(body.kind).toBe('stream');
-    if (body.kind !== 'stream') return;
-    expect(Buffer.compare(await readAll(body.stream), data)).toBe(0);
-    expect(body.digest()).toEqual({ size: 101, sha256: sha256(data) });
+    expect(body).toMatchObject({ kind: 'spooled', size: 101, sha256: sha256(data) });
+    if (body.kind !== 'spooled') return;
+    expect(Buffer.compare(await readAll(body.open()), data)).toBe(0);
+    await body.discard();
   });
 
   it('refuses a stream that passes the maximum within the head, and destroys the source', async () => {
-    const limits = { maxProjectSize: 50, wholeBodyLimit: 100 };
+    const limits = { maxProjectSize: 50, wholeBodyLimit: 100, spoolDir: SPOOL_DIR };
     const source = streamOf(chunksOf(zipOf(80), 10));
 
     expect((await refusal(prepareProjectBody(source, limits))).reason).toBe('too-large');
@@ -244,17 +253,15 @@ describe('prepareProjectBody with a Readable', () => {
     expect(source.destroyed).toBe(true);
   });
 
-  it('fails the returned stream with too-large when the source passes the maximum after the head', async () => {
+  it('refuses with too-large a source that passes the maximum after the head, leaving no spool file', async () => {
     const source = streamOf(chunksOf(zipOf(2_000), 50));
 
-    const body = await prepareProjectBody(source, LIMITS);
+    const err = await refusal(prepareProjectBody(source, LIMITS));
 
-    expect(body.kind).toBe('stream');
-    if (body.kind !== 'stream') return;
-    const err = await refusal(readAll(body.stream));
     expect(err.reason).toBe('too-large');
     await tick();
     expect(source.destroyed).toBe(true);
+    expect(spooled()).toEqual([]);
   });
 
   it('accepts a stream of exactly the maximum size', async () => {
@@ -262,10 +269,10 @@ describe('prepareProjectBody with a Readable', () => {
 
     const body = await prepareProjectBody(streamOf(chunksOf(data, 50)), LIMITS);
 
-    expect(body.kind).toBe('stream');
-    if (body.kind !== 'stream') return;
-    expect(Buffer.compare(await readAll(body.stream), data)).toBe(0);
-    expect(body.digest()).toEqual({ size: 1_000, sha256: sha256(data) });
+    expect(body).toMatchObject({ kind: 'spooled', size: 1_000, sha256: sha256(data) });
+    if (body.kind !== 'spooled') return;
+    expect(Buffer.compare(await readAll(body.open()), data)).toBe(0);
+    await body.discard();
   });
 
   it('maps a source error within the head to reason unreadable', async () => {
@@ -274,15 +281,11 @@ describe('prepareProjectBody with a Readable', () => {
     expect((await refusal(prepareProjectBody(source, LIMITS))).reason).toBe('unreadable');
   });
 
-  it('maps a source error after the head to a stream error with reason unreadable', async () => {
+  it('maps a source error after the head to reason unreadable, leaving no spool file', async () => {
     const source = failingStream(chunksOf(zipOf(300), 50), new Error('connection reset'));
 
-    const body = await prepareProjectBody(source, LIMITS);
-
-    expect(body.kind).toBe('stream');
-    if (body.kind !== 'stream') return;
-    expect((await refusal(readAll(body.stream))).reason).toBe('unreadable');
-    expect(() => body.digest()).toThrow();
+    expect((await refusal(prepareProjectBody(source, LIMITS))).reason).toBe('unreadable');
+    expect(spooled()).toEqual([]);
   });
 
   it('maps a source destroyed with an error mid-way to reason unreadable', async () => {
@@ -297,5 +300,17 @@ describe('prepareProjectBody with a Readable', () => {
   it('refuses a value that is neither bytes nor a stream', async () => {
     const body = 'PK\x03\x04 as a string' as unknown as ProjectBody;
     await refusal(prepareProjectBody(body, LIMITS));
+  });
+});
+
+describe('prepareProjectBody spooling', () => {
+  it('reports a spool directory it cannot write as StorageUnavailableError', async () => {
+    const limits = { ...LIMITS, spoolDir: path.join(SPOOL_DIR, 'no-such-dir') };
+    const err = await prepareProjectBody(streamOf(chunksOf(zipOf(300), 50)), limits).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(StorageUnavailableError);
+    expect((err as Error).message).toContain('ENOENT');
   });
 });

@@ -1,13 +1,18 @@
-import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { type FileHandle, open, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
 import type { ProjectBody } from '../credentials.js';
-import { InvalidProjectError } from '../errors.js';
+import { InvalidProjectError, StorageUnavailableError } from '../errors.js';
 import { startsWithZipSignature, ZIP_SIGNATURE_LENGTH } from './zip-signature.js';
 
 export interface BodyLimits {
   maxProjectSize: number;
-  /** A stream that ends within this many bytes is sent in one request, hash included. */
+  /** A stream that ends within this many bytes is kept in memory and sent in one request. */
   wholeBodyLimit: number;
+  /** Where a longer stream is spooled (a directory on a disk, not a RAM-backed tmpfs). */
+  spoolDir: string;
 }
 
 /** A body held in memory: its size and SHA-256 are known before anything is written. */
@@ -19,17 +24,21 @@ export interface WholeBody {
 }
 
 /**
- * A body larger than one part: it is streamed once, hashed and counted on the way, and fails
- * (with `InvalidProjectError`) as soon as it exceeds the maximum size.
+ * A body larger than one part, read once into a temporary file while it is hashed, counted and
+ * held to the size limit, so that its SHA-256 is known before the upload starts and can be sent
+ * with it (`x-amz-meta-sha256`). Memory stays bounded; the file is removed by `discard()`.
  */
-export interface StreamedBody {
-  kind: 'stream';
-  stream: Readable;
-  /** Size and SHA-256 of what was streamed; defined once `stream` has ended. */
-  digest(): { size: number; sha256: string };
+export interface SpooledBody {
+  kind: 'spooled';
+  size: number;
+  sha256: string;
+  /** A fresh stream of the spooled bytes. */
+  open(): Readable;
+  /** Removes the temporary file; safe to call more than once. */
+  discard(): Promise<void>;
 }
 
-export type PreparedBody = WholeBody | StreamedBody;
+export type PreparedBody = WholeBody | SpooledBody;
 
 function tooLarge(limit: number): InvalidProjectError {
   return new InvalidProjectError(
@@ -121,41 +130,64 @@ export async function prepareProjectBody(
   }
   if (ended) return checkWhole(Buffer.concat(head, headSize), limits);
 
+  return spool(source, head, limits);
+}
+
+/** Writes `head` and the rest of `source` to a temporary file, hashing and counting. */
+async function spool(
+  source: AsyncIterator<unknown>,
+  head: Buffer[],
+  limits: BodyLimits,
+): Promise<SpooledBody> {
+  const file = path.join(limits.spoolDir, `nest-credentials-spool-${randomUUID()}.zip`);
+  const discard = () => rm(file, { force: true });
   const hash = createHash('sha256');
   let size = 0;
-  let finished = false;
-  async function* hashedChunks(): AsyncGenerator<Buffer> {
-    try {
-      const pass = (chunk: Buffer): Buffer => {
-        size += chunk.length;
-        if (size > limits.maxProjectSize) throw tooLarge(limits.maxProjectSize);
-        hash.update(chunk);
-        return chunk;
-      };
-      for (const chunk of head.splice(0)) yield pass(chunk);
-      for (;;) {
-        let next: IteratorResult<unknown>;
-        try {
-          next = await source.next();
-        } catch (err) {
-          throw unreadable(err);
-        }
-        if (next.done) break;
-        yield pass(toBuffer(next.value));
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(file, 'wx', 0o600);
+    const write = async (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limits.maxProjectSize) throw tooLarge(limits.maxProjectSize);
+      hash.update(chunk);
+      await writeFully(handle as FileHandle, chunk);
+    };
+    for (const chunk of head) await write(chunk);
+    for (;;) {
+      let next: IteratorResult<unknown>;
+      try {
+        next = await source.next();
+      } catch (err) {
+        throw unreadable(err);
       }
-      finished = true;
-    } finally {
-      if (!finished) release();
+      if (next.done) break;
+      await write(toBuffer(next.value));
     }
+    await handle.close();
+    handle = undefined;
+  } catch (err) {
+    void source.return?.().catch(() => undefined);
+    await handle?.close().catch(() => undefined);
+    await discard();
+    if (err instanceof InvalidProjectError) throw err;
+    throw new StorageUnavailableError(
+      `The project could not be spooled to ${limits.spoolDir}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+      { code: (err as NodeJS.ErrnoException).code },
+    );
   }
-  let digest: { size: number; sha256: string } | undefined;
   return {
-    kind: 'stream',
-    stream: Readable.from(hashedChunks(), { objectMode: false }),
-    digest() {
-      if (!finished) throw new Error('The project stream has not ended yet');
-      digest ??= { size, sha256: hash.digest('hex') };
-      return digest;
-    },
+    kind: 'spooled',
+    size,
+    sha256: hash.digest('hex'),
+    open: () => createReadStream(file, { highWaterMark: 1024 * 1024 }),
+    discard,
   };
+}
+
+async function writeFully(handle: FileHandle, chunk: Buffer): Promise<void> {
+  let offset = 0;
+  while (offset < chunk.length) {
+    const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
+    offset += bytesWritten;
+  }
 }

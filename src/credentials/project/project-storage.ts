@@ -48,11 +48,7 @@ export class ProjectStorage {
     const shutdown = new AbortController();
     const work = this.uploadUntil(projectName, project, shutdown.signal);
     const entry = {
-      abort: () => {
-        shutdown.abort();
-        // A source that stalls before the first part is full would otherwise keep it open.
-        if (isStream(project)) project.destroy();
-      },
+      abort: () => shutdown.abort(),
       settled: work.catch(() => undefined),
     };
     this.#inFlight.add(entry);
@@ -70,42 +66,32 @@ export class ProjectStorage {
     const call = { operation: 'upload', bucket, key: projectName };
     const guard = deadline(transfer.uploadTimeoutMs);
     const signal = AbortSignal.any([guard.signal, shutdown]);
+    // A source that stalls (a client that stops sending) must not outlive the deadline.
+    const stopReading = () => isStream(project) && project.destroy();
+    signal.addEventListener('abort', stopReading, { once: true });
     let body: PreparedBody | undefined;
     try {
       body = await prepareProjectBody(project, {
         maxProjectSize: transfer.maxProjectSize,
         wholeBodyLimit: transfer.partSize,
+        spoolDir: transfer.spoolDir,
       });
+      const { size, sha256 } = body;
       if (body.kind === 'whole') {
-        await this.store.putObject(bucket, projectName, body.data, body.sha256, signal);
-        return { bucket, key: projectName, size: body.size, sha256: body.sha256 };
+        await this.store.putObject(bucket, projectName, body.data, sha256, signal);
+      } else {
+        await this.store.putStream(bucket, projectName, body.open(), { size, sha256 }, signal);
       }
-      const etag = await this.store.putStream(bucket, projectName, body.stream, signal);
-      const { size, sha256 } = body.digest();
-      await this.recordSha256(projectName, etag, sha256);
       return { bucket, key: projectName, size, sha256 };
     } catch (err) {
-      if (body?.kind === 'stream') body.stream.destroy();
       if (shutdown.aborted) throw shuttingDown(bucket, projectName);
       if (guard.signal.aborted) throw deadlineExceeded(call, transfer.uploadTimeoutMs);
       throw toStorageError(err, call);
     } finally {
       guard.clear();
+      signal.removeEventListener('abort', stopReading);
+      if (body?.kind === 'spooled') await body.discard();
     }
-  }
-
-  /**
-   * The SHA-256 of a streamed upload is known only at its end, so it is recorded afterwards,
-   * only on the object this upload wrote (If-Match its ETag). Some servers refuse If-Match on
-   * multipart objects even when it holds (Swift s3api); then the ETag is compared here.
-   */
-  private async recordSha256(key: string, etag: string, sha256: string): Promise<void> {
-    if (await this.store.recordSha256(this.bucket, key, sha256, etag || undefined)) return;
-    const unquote = (value: string | undefined) => value?.replace(/"/g, '');
-    if (etag && unquote(await this.store.etagOf(this.bucket, key)) === unquote(etag)) {
-      await this.store.recordSha256(this.bucket, key, sha256, undefined);
-    }
-    // Otherwise another upload replaced the object meanwhile and records its own SHA-256.
   }
 
   async download(bucketName: string, projectName: string): Promise<Readable> {

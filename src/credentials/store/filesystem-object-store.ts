@@ -183,10 +183,11 @@ export class FilesystemObjectStore implements ObjectStore {
     bucket: string,
     key: string,
     body: Readable,
+    content: { size: number; sha256: string },
     signal: AbortSignal,
-  ): Promise<string> {
+  ): Promise<void> {
     try {
-      return await this.write(bucket, key, signal, undefined, async (handle) => {
+      await this.write(bucket, key, signal, content.sha256, async (handle) => {
         const sink = fileSink(handle);
         await pipeline(body, sink, { signal });
         return sink.bytesWritten;
@@ -195,36 +196,6 @@ export class FilesystemObjectStore implements ObjectStore {
       // Whatever happened, the source is not read any more (frees what the caller holds).
       if (!body.destroyed) body.destroy();
     }
-  }
-
-  async recordSha256(
-    bucket: string,
-    key: string,
-    sha256: string,
-    ifMatch: string | undefined,
-  ): Promise<boolean> {
-    const call = { operation: 'recording the SHA-256', bucket, key };
-    this.assertLocation(bucket, key);
-    return this.#commits.run(this.lockKey(bucket, key), async () => {
-      try {
-        const current = await this.currentMetadata(bucket, key);
-        if (current === 'missing') {
-          if (ifMatch !== undefined) return false;
-          throw await this.notFound(bucket, key);
-        }
-        const { stats, metadata } = current;
-        if (ifMatch !== undefined && metadata?.etag !== ifMatch) return false;
-        await this.writeMetadata(bucket, key, {
-          etag: metadata?.etag ?? randomUUID(),
-          ...identityOf(stats),
-          size: Number(stats.size),
-          sha256,
-        });
-        return true;
-      } catch (err) {
-        throw toFilesystemError(err, call, this.#root);
-      }
-    });
   }
 
   async checkBucket(bucket: string): Promise<void> {

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
-import { Client, CopyDestinationOptions, CopySourceOptions } from 'minio';
+import { Client } from 'minio';
 import type { TransferSettings } from '../config/transfer-settings.js';
 import { BucketNotFoundError, ProjectNotFoundError } from '../errors.js';
 import { deadline, raceAbort } from '../util/deadline.js';
@@ -11,12 +11,7 @@ import {
   type StoredObject,
   ZIP_CONTENT_TYPE,
 } from './object-store.js';
-import {
-  deadlineExceeded,
-  isPreconditionFailed,
-  type StorageCall,
-  toStorageError,
-} from './storage-errors.js';
+import { deadlineExceeded, type StorageCall, toStorageError } from './storage-errors.js';
 
 export interface MinioStoreConfig {
   endpoint: URL;
@@ -102,8 +97,9 @@ export class MinioObjectStore implements ObjectStore {
     bucket: string,
     key: string,
     body: Readable,
+    content: { size: number; sha256: string },
     signal: AbortSignal,
-  ): Promise<string> {
+  ): Promise<void> {
     const call = { operation: 'upload', bucket, key };
     const { partSize, partConcurrency, uploadTimeoutMs } = this.config.transfer;
     const onAbort = () => body.destroy(deadlineExceeded(call, uploadTimeoutMs));
@@ -114,6 +110,7 @@ export class MinioObjectStore implements ObjectStore {
     try {
       uploadId = await this.client.initiateNewMultipartUpload(bucket, key, {
         'Content-Type': ZIP_CONTENT_TYPE,
+        [`x-amz-meta-${SHA256_METADATA_KEY}`]: content.sha256,
       });
       const etags: { part: number; etag: string }[] = [];
       let partNumber = 0;
@@ -137,8 +134,7 @@ export class MinioObjectStore implements ObjectStore {
       await Promise.all(inFlight);
       if (failure) throw failure;
       etags.sort((a, b) => a.part - b.part);
-      const result = await this.client.completeMultipartUpload(bucket, key, uploadId, etags);
-      return result.etag;
+      await this.client.completeMultipartUpload(bucket, key, uploadId, etags);
     } catch (err) {
       if (!body.destroyed) body.destroy();
       await Promise.all(inFlight);
@@ -148,35 +144,6 @@ export class MinioObjectStore implements ObjectStore {
       throw toStorageError(err, call);
     } finally {
       signal.removeEventListener('abort', onAbort);
-    }
-  }
-
-  async recordSha256(
-    bucket: string,
-    key: string,
-    sha256: string,
-    ifMatch: string | undefined,
-  ): Promise<boolean> {
-    const source = new CopySourceOptions({
-      Bucket: bucket,
-      Object: key,
-      ...(ifMatch === undefined ? {} : { MatchETag: ifMatch }),
-    });
-    const target = new CopyDestinationOptions({
-      Bucket: bucket,
-      Object: key,
-      MetadataDirective: 'REPLACE',
-      UserMetadata: { [SHA256_METADATA_KEY]: sha256 },
-      Headers: { 'Content-Type': ZIP_CONTENT_TYPE },
-    });
-    try {
-      await this.bounded({ operation: 'recording the SHA-256', bucket, key }, () =>
-        this.client.copyObject(source, target),
-      );
-      return true;
-    } catch (err) {
-      if (isPreconditionFailed(err)) return false;
-      throw err;
     }
   }
 

@@ -25,22 +25,17 @@ export interface ObjectStore {
   ): Promise<void>;
 
   /**
-   * Streams a body of unknown size as a multipart upload. On failure (including `body`
-   * erroring) the multipart upload is aborted, so no part is left behind. Resolves to the
-   * ETag of the new object.
+   * Streams a body of known size and SHA-256 as a multipart upload, the SHA-256 as user
+   * metadata from the start. On failure (including `body` erroring) the multipart upload is
+   * aborted, so no part is left behind.
    */
-  putStream(bucket: string, key: string, body: Readable, signal: AbortSignal): Promise<string>;
-
-  /**
-   * Records the SHA-256 on an object (a copy onto itself with new metadata). With `ifMatch`,
-   * only while it is still the object with that ETag: resolves `false` when it is not.
-   */
-  recordSha256(
+  putStream(
     bucket: string,
     key: string,
-    sha256: string,
-    ifMatch: string | undefined,
-  ): Promise<boolean>;
+    body: Readable,
+    content: { size: number; sha256: string },
+    signal: AbortSignal,
+  ): Promise<void>;
 
   /** The ETag of an object, or `undefined` when there is none. */
   etagOf(bucket: string, key: string): Promise<string | undefined>;

@@ -1,6 +1,5 @@
 import type { Readable } from 'node:stream';
 import {
-  CopyObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
@@ -18,12 +17,7 @@ import {
   type StoredObject,
   ZIP_CONTENT_TYPE,
 } from './object-store.js';
-import {
-  deadlineExceeded,
-  isPreconditionFailed,
-  type StorageCall,
-  toStorageError,
-} from './storage-errors.js';
+import { deadlineExceeded, type StorageCall, toStorageError } from './storage-errors.js';
 
 export interface S3StoreConfig {
   region: string;
@@ -93,12 +87,20 @@ export class S3ObjectStore implements ObjectStore {
     bucket: string,
     key: string,
     body: Readable,
+    content: { size: number; sha256: string },
     signal: AbortSignal,
-  ): Promise<string> {
+  ): Promise<void> {
     const call = { operation: 'upload', bucket, key };
     const upload = new Upload({
       client: this.client,
-      params: { Bucket: bucket, Key: key, Body: body, ContentType: ZIP_CONTENT_TYPE },
+      params: {
+        Bucket: bucket,
+        Key: key,
+        Body: body,
+        ContentLength: content.size,
+        ContentType: ZIP_CONTENT_TYPE,
+        Metadata: { [SHA256_METADATA_KEY]: content.sha256 },
+      },
       partSize: this.config.transfer.partSize,
       queueSize: this.config.transfer.partConcurrency,
       leavePartsOnError: false,
@@ -109,40 +111,11 @@ export class S3ObjectStore implements ObjectStore {
       body.destroy(deadlineExceeded(call, this.config.transfer.uploadTimeoutMs));
     signal.addEventListener('abort', onAbort, { once: true });
     try {
-      const result = await upload.done();
-      return result.ETag ?? '';
+      await upload.done();
     } catch (err) {
       throw toStorageError(err, call);
     } finally {
       signal.removeEventListener('abort', onAbort);
-    }
-  }
-
-  async recordSha256(
-    bucket: string,
-    key: string,
-    sha256: string,
-    ifMatch: string | undefined,
-  ): Promise<boolean> {
-    try {
-      await this.metadataCall({ operation: 'recording the SHA-256', bucket, key }, (abortSignal) =>
-        this.client.send(
-          new CopyObjectCommand({
-            Bucket: bucket,
-            Key: key,
-            CopySource: `${bucket}/${encodeURIComponent(key)}`,
-            CopySourceIfMatch: ifMatch,
-            MetadataDirective: 'REPLACE',
-            ContentType: ZIP_CONTENT_TYPE,
-            Metadata: { [SHA256_METADATA_KEY]: sha256 },
-          }),
-          { abortSignal },
-        ),
-      );
-      return true;
-    } catch (err) {
-      if (isPreconditionFailed(err)) return false;
-      throw err;
     }
   }
 

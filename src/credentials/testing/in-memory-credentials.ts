@@ -1,3 +1,4 @@
+import { tmpdir } from 'node:os';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { DEFAULT_TRANSFER_SETTINGS, resolveTransferSettings } from '../config/transfer-settings.js';
@@ -99,8 +100,10 @@ export class InMemoryCredentials extends Credentials {
     const body = await prepareProjectBody(project, {
       maxProjectSize: this.#maxProjectSize,
       wholeBodyLimit: this.#maxProjectSize,
+      spoolDir: tmpdir(),
     });
-    const data = body.kind === 'whole' ? body.data : await collect(body.stream);
+    const data =
+      body.kind === 'whole' ? body.data : await collect(body.open()).finally(body.discard);
     this.bucketOf(this.#bucket).set(projectName, Buffer.from(data));
     return {
       bucket: this.#bucket,
