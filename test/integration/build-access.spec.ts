@@ -3,7 +3,6 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { Controller, Get, Module } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { Test } from '@nestjs/testing';
@@ -21,6 +20,7 @@ import {
 } from '../../src/credentials/index.js';
 import { CredentialsHealthIndicator } from '../../src/credentials/health/index.js';
 import {
+  objectExists,
   readAll,
   rejectionOf,
   type RunningBackend,
@@ -34,7 +34,6 @@ import { FakeEcrServer } from '../support/fake-ecr-server.js';
 import {
   AUTH_REGISTRY,
   createTestBucket,
-  createTestS3Client,
   deleteTestBucket,
   listIncompleteUploads,
   requireRegistry,
@@ -47,17 +46,7 @@ import {
 } from '../support/test-servers.js';
 
 const MiB = 1024 * 1024;
-const plainS3 = createTestS3Client();
 
-async function objectExists(bucket: string, key: string): Promise<boolean> {
-  try {
-    await plainS3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-    return true;
-  } catch (err) {
-    if ((err as Error).name === 'NotFound') return false;
-    throw err;
-  }
-}
 const ECR_HOST = '123456789012.dkr.ecr.us-east-1.amazonaws.com';
 
 const withRegistryAuth = (

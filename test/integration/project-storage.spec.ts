@@ -1,4 +1,4 @@
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
 import {
   AccessDeniedError,
@@ -9,6 +9,7 @@ import {
 } from '../../src/credentials/index.js';
 import {
   EMPTY_ZIP,
+  objectExists,
   readAll,
   rejectionOf,
   type RunningBackend,
@@ -39,16 +40,6 @@ async function readWithPlainClient(bucket: string, key: string) {
     return { body, metadata: response.Metadata ?? {} };
   } catch (err) {
     if ((err as Error).name === 'NoSuchKey') return undefined;
-    throw err;
-  }
-}
-
-async function objectExists(bucket: string, key: string): Promise<boolean> {
-  try {
-    await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-    return true;
-  } catch (err) {
-    if ((err as Error).name === 'NotFound') return false;
     throw err;
   }
 }

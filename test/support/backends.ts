@@ -8,7 +8,8 @@ import {
   CredentialsModule,
   type CredentialsModuleOptions,
 } from '../../src/credentials/index.js';
-import { AUTH_REGISTRY, S3_SERVER } from './test-servers.js';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { AUTH_REGISTRY, createTestS3Client, S3_SERVER } from './test-servers.js';
 
 export type StorageBackend = 'aws' | 'local';
 export const STORAGE_BACKENDS: StorageBackend[] = ['aws', 'local'];
@@ -121,4 +122,17 @@ export async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
     return err as Error;
   }
   throw new Error('expected the call to fail, but it succeeded');
+}
+
+const plainS3 = createTestS3Client();
+
+/** Whether a plain S3 client finds an object at `key` (in the first test account). */
+export async function objectExists(bucket: string, key: string): Promise<boolean> {
+  try {
+    await plainS3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return true;
+  } catch (err) {
+    if ((err as Error).name === 'NotFound') return false;
+    throw err;
+  }
 }

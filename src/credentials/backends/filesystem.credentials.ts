@@ -5,7 +5,7 @@ import { readEnv, setTogether } from '../config/env-schema.js';
 import { resolveTransferSettings, type TransferSettings } from '../config/transfer-settings.js';
 import { CREDENTIALS_MODULE_OPTIONS } from '../credentials.module-definition.js';
 import type { CredentialsModuleOptions } from '../credentials.options.js';
-import { basicAuthToken } from '../registry/basic-auth.js';
+import { registryTokenOf } from '../registry/basic-auth.js';
 import { FilesystemObjectStore } from '../store/filesystem-object-store.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { StoreBackedCredentials } from './store-backed-credentials.js';
@@ -84,10 +84,7 @@ export class FilesystemCredentials extends StoreBackedCredentials {
   }
 
   async getRegistryToken(): Promise<string | null> {
-    const { REGISTRY_USERNAME, REGISTRY_PASSWORD } = this.#env;
-    return REGISTRY_USERNAME && REGISTRY_PASSWORD
-      ? basicAuthToken(REGISTRY_USERNAME, REGISTRY_PASSWORD)
-      : null;
+    return registryTokenOf(this.#env.REGISTRY_USERNAME, this.#env.REGISTRY_PASSWORD);
   }
 
   protected async createStore(): Promise<ObjectStore> {

@@ -4,7 +4,7 @@ import { readEnv, setTogether } from '../config/env-schema.js';
 import { resolveTransferSettings, type TransferSettings } from '../config/transfer-settings.js';
 import { CREDENTIALS_MODULE_OPTIONS } from '../credentials.module-definition.js';
 import type { CredentialsModuleOptions } from '../credentials.options.js';
-import { basicAuthToken } from '../registry/basic-auth.js';
+import { registryTokenOf } from '../registry/basic-auth.js';
 import { probeRegistry } from '../registry/registry-probe.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { loadAdapter } from './optional-peer.js';
@@ -54,10 +54,7 @@ export class LocalCredentials extends StoreBackedCredentials {
   }
 
   async getRegistryToken(): Promise<string | null> {
-    const { REGISTRY_USERNAME, REGISTRY_PASSWORD } = this.#env;
-    return REGISTRY_USERNAME && REGISTRY_PASSWORD
-      ? basicAuthToken(REGISTRY_USERNAME, REGISTRY_PASSWORD)
-      : null;
+    return registryTokenOf(this.#env.REGISTRY_USERNAME, this.#env.REGISTRY_PASSWORD);
   }
 
   /** `GET /v2/` of the registry answers 200 with the configured credentials (or none). */
