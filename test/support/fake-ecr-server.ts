@@ -121,6 +121,11 @@ export class FakeEcrServer {
     for (let i = 0; i < n; i++) this.faults.push({ kind: 'fail', status });
   }
 
+  /** Drops the faults still queued by `throttleNext` / `failNext`: the next requests succeed. */
+  clearFaults(): void {
+    this.faults.length = 0;
+  }
+
   /** Delay every answer by `ms` from now on (0 turns it off). Pending answers end on close(). */
   hang(ms: number): void {
     this.delayMs = ms;

@@ -9,7 +9,7 @@ import {
   ProjectNotFoundError,
   StorageUnavailableError,
 } from '../errors.js';
-import { deadline } from '../util/deadline.js';
+import { deadline, raceAbort } from '../util/deadline.js';
 import { verifiedDownload } from './integrity-check.js';
 import { type PreparedBody, prepareProjectBody } from './project-body.js';
 import { assertBucketName, assertProjectName } from './project-name.js';
@@ -35,6 +35,12 @@ const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
 export class ProjectStorage {
   /** Uploads under way, so that `close()` can end them cleanly. */
   readonly #inFlight = new Set<{ abort(): void; settled: Promise<unknown> }>();
+  /**
+   * Store calls still running: a call that passed its deadline is answered at once, but its
+   * clean-up (aborting the multipart upload, removing the spool file) goes on, and `close()`
+   * waits for it.
+   */
+  readonly #storeCalls = new Set<Promise<unknown>>();
   #closing = false;
 
   constructor(
@@ -77,11 +83,17 @@ export class ProjectStorage {
         spoolDir: transfer.spoolDir,
       });
       const { size, sha256 } = body;
-      if (body.kind === 'whole') {
-        await this.store.putObject(bucket, projectName, body.data, sha256, signal);
-      } else {
-        await this.store.putStream(bucket, projectName, body.open(), { size, sha256 }, signal);
-      }
+      const spooled = body.kind === 'spooled' ? body : undefined;
+      const stored =
+        body.kind === 'whole'
+          ? this.store.putObject(bucket, projectName, body.data, sha256, signal)
+          : this.store.putStream(bucket, projectName, body.open(), { size, sha256 }, signal);
+      const cleanedUp = stored.catch(() => undefined).then(() => spooled?.discard());
+      this.#storeCalls.add(cleanedUp);
+      void cleanedUp.then(() => this.#storeCalls.delete(cleanedUp));
+      // The caller hears of the deadline when it passes, not when the store gives up.
+      await raceAbort(stored, signal, () => new Error('aborted'));
+      await cleanedUp;
       return { bucket, key: projectName, size, sha256 };
     } catch (err) {
       if (shutdown.aborted) throw shuttingDown(bucket, projectName);
@@ -90,7 +102,6 @@ export class ProjectStorage {
     } finally {
       guard.clear();
       signal.removeEventListener('abort', stopReading);
-      if (body?.kind === 'spooled') await body.discard();
     }
   }
 
@@ -153,6 +164,7 @@ export class ProjectStorage {
     const pending = [...this.#inFlight];
     for (const upload of pending) upload.abort();
     await Promise.all(pending.map((upload) => upload.settled));
+    await Promise.all([...this.#storeCalls]);
     await this.store.close();
   }
 }

@@ -10,7 +10,9 @@ type CreateConnection = (options: object, callback?: unknown) => Socket;
  * a server that stops answering fails the call instead of hanging it.
  */
 export function createDeadlineAgent(tls: boolean, idleMs: number): http.Agent {
-  const options = { keepAlive: true, maxSockets: 64 };
+  // `timeout` too: Node's agent resets a pooled socket's timeout to it when the socket is
+  // freed, so without it a reused keep-alive socket would have no deadline at all.
+  const options = { keepAlive: true, maxSockets: 64, timeout: idleMs };
   const agent = tls ? new https.Agent(options) : new http.Agent(options);
   const target = agent as unknown as { createConnection: CreateConnection };
   const create = target.createConnection.bind(agent);

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { Client } from 'minio';
 import type { TransferSettings } from '../config/transfer-settings.js';
+import { PendingAborts } from './pending-aborts.js';
 import { BucketNotFoundError, ProjectNotFoundError } from '../errors.js';
 import { deadline, raceAbort } from '../util/deadline.js';
 import { createDeadlineAgent } from './deadline-agent.js';
@@ -51,6 +52,11 @@ async function* partsOf(body: Readable, partSize: number): AsyncGenerator<Buffer
  */
 export class MinioObjectStore implements ObjectStore {
   private readonly client: Client;
+  private readonly pendingAborts = new PendingAborts((bucket, key, uploadId) =>
+    this.bounded({ operation: 'abort of a multipart upload', bucket, key }, () =>
+      this.client.abortMultipartUpload(bucket, key, uploadId),
+    ),
+  );
   private readonly agent;
 
   constructor(private readonly config: MinioStoreConfig) {
@@ -77,6 +83,7 @@ export class MinioObjectStore implements ObjectStore {
     sha256: string,
     signal: AbortSignal,
   ): Promise<void> {
+    void this.pendingAborts.flush();
     const call = { operation: 'upload', bucket, key };
     const ms = this.config.transfer.uploadTimeoutMs;
     try {
@@ -100,6 +107,7 @@ export class MinioObjectStore implements ObjectStore {
     content: { size: number; sha256: string },
     signal: AbortSignal,
   ): Promise<void> {
+    void this.pendingAborts.flush();
     const call = { operation: 'upload', bucket, key };
     const { partSize, partConcurrency, uploadTimeoutMs } = this.config.transfer;
     const onAbort = () => body.destroy(deadlineExceeded(call, uploadTimeoutMs));
@@ -138,9 +146,7 @@ export class MinioObjectStore implements ObjectStore {
     } catch (err) {
       if (!body.destroyed) body.destroy();
       await Promise.all(inFlight);
-      if (uploadId !== undefined) {
-        await this.client.abortMultipartUpload(bucket, key, uploadId).catch(() => undefined);
-      }
+      if (uploadId !== undefined) await this.pendingAborts.abortOrKeep(bucket, key, uploadId);
       throw toStorageError(err, call);
     } finally {
       signal.removeEventListener('abort', onAbort);
@@ -186,6 +192,7 @@ export class MinioObjectStore implements ObjectStore {
   }
 
   async close(): Promise<void> {
+    await this.pendingAborts.close();
     this.agent.destroy();
   }
 

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import {
+  AbortMultipartUploadCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
@@ -9,6 +10,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { loadAdapter } from '../backends/optional-peer.js';
 import type { TransferSettings } from '../config/transfer-settings.js';
+import { PendingAborts } from './pending-aborts.js';
 import { ProjectNotFoundError } from '../errors.js';
 import { deadline, raceAbort } from '../util/deadline.js';
 import {
@@ -34,6 +36,14 @@ export interface S3StoreConfig {
 /** The object store on S3 (or an S3-compatible server) through `@aws-sdk/client-s3`. */
 export class S3ObjectStore implements ObjectStore {
   private readonly client: S3Client;
+  private readonly pendingAborts = new PendingAborts((bucket, key, uploadId) =>
+    this.metadataCall({ operation: 'abort of a multipart upload', bucket, key }, (abortSignal) =>
+      this.client.send(
+        new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }),
+        { abortSignal },
+      ),
+    ).then(() => undefined),
+  );
 
   constructor(private readonly config: S3StoreConfig) {
     const { transfer } = config;
@@ -50,6 +60,8 @@ export class S3ObjectStore implements ObjectStore {
         requestTimeout: transfer.requestTimeoutMs,
         // Without it the SDK only logs a warning when a server stops answering.
         throwOnRequestTimeout: true,
+        // requestTimeout ends when the headers arrive; this bounds the silence within a body.
+        socketTimeout: transfer.requestTimeoutMs,
         httpAgent: { keepAlive: true, maxSockets: 64 },
         httpsAgent: { keepAlive: true, maxSockets: 64 },
       },
@@ -63,6 +75,7 @@ export class S3ObjectStore implements ObjectStore {
     sha256: string,
     signal: AbortSignal,
   ): Promise<void> {
+    void this.pendingAborts.flush();
     const call = { operation: 'upload', bucket, key };
     try {
       await this.client.send(
@@ -103,16 +116,19 @@ export class S3ObjectStore implements ObjectStore {
       },
       partSize: this.config.transfer.partSize,
       queueSize: this.config.transfer.partConcurrency,
-      leavePartsOnError: false,
+      // Aborted here instead, so that an abort the server cannot take now is retried later.
+      leavePartsOnError: true,
     });
     // Failing the body (rather than `upload.abort()`) lets lib-storage finish its in-flight
     // parts and abort the multipart upload before `done()` settles.
     const onAbort = () =>
       body.destroy(deadlineExceeded(call, this.config.transfer.uploadTimeoutMs));
     signal.addEventListener('abort', onAbort, { once: true });
+    void this.pendingAborts.flush();
     try {
       await upload.done();
     } catch (err) {
+      if (upload.uploadId) await this.pendingAborts.abortOrKeep(bucket, key, upload.uploadId);
       throw toStorageError(err, call);
     } finally {
       signal.removeEventListener('abort', onAbort);
@@ -162,6 +178,7 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async close(): Promise<void> {
+    await this.pendingAborts.close();
     this.client.destroy();
   }
 
