@@ -14,8 +14,12 @@ function server() {
 }
 
 describe('PendingAborts', () => {
-  beforeEach(() => jest.useFakeTimers());
-  afterEach(() => jest.useRealTimers());
+  beforeEach(() => {
+    jest.useFakeTimers();
+  });
+  afterEach(() => {
+    jest.useRealTimers();
+  });
 
   it('aborts at once when the server takes it, keeping nothing', async () => {
     const { state, abort } = server();
