@@ -1,16 +1,13 @@
 /**
- * THE HOOK FOR THE SECRET SCAN OF ISSUE 4.
+ * The secret scan over the whole reliability suite (issue 5, after the scan of issue 4 in
+ * test/integration/secret-scan.spec.ts, which also captures log lines).
  *
  * security.spec.ts ends the run by calling `scanForSecrets()` over everything the suite kept
  * with `evidence()` / `errorEvidence()` (support/results.ts): every error message, `JSON` and
  * `inspect` form of the errors the library threw, and every HTTP answer (status, headers, body)
- * of the bad-input and security specs. Each finding fails the run and is listed in
- * RELIABILITY.md.
- *
- * Until the operations issue's scanner lands, this file holds a stand-in: the secrets this suite
- * configured (storage keys, registry password, API token, ECR password) and a few generic
- * patterns. To plug in the real scanner, add its findings in `scanForSecrets` (keep the
- * signature), or replace the body; the spec and the report need no change.
+ * of the bad-input and security specs. It looks for the secrets this suite configured (storage
+ * keys, registry password, API token, ECR password and token) and for secret-shaped patterns.
+ * Each finding fails the run and is listed in RELIABILITY.md.
  */
 import { AUTH_REGISTRY, S3_SERVER } from '../../support/test-servers.js';
 
