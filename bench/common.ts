@@ -22,6 +22,8 @@ export const ROOT = path.resolve(fileURLToPath(new URL('../../..', import.meta.u
 export const BENCH_BASE = process.env.BENCH_BASE || '/tmp/nest-credentials-bench';
 export const DATA_DIR = path.join(BENCH_BASE, 'data');
 export const SINK_DIR = path.join(BENCH_BASE, 'sink');
+/** The module's spoolDir in the bench (the default is the OS temporary directory). */
+export const SPOOL_DIR = path.join(BENCH_BASE, 'spool');
 
 /** The bench's own Swift s3api server, on ports apart from the test suite's (18080..18084). */
 export const S3 = {
@@ -169,25 +171,8 @@ export const mibPerS = (bytes: number, ms: number): number => bytes / MiB / (ms 
 
 export const now = (): number => performance.now();
 
-/** RSS in MiB. */
-export const rssMiB = (): number => process.memoryUsage().rss / MiB;
-
 /** Peak RSS of this process since it started (the kernel's high-water mark), in MiB. */
 export const maxRssMiB = (): number => process.resourceUsage().maxRSS / KiB;
-
-/** Samples RSS every `everyMs` until stopped; returns the highest sample (MiB). */
-export function rssSampler(everyMs = 20): { stop(): number } {
-  let peak = rssMiB();
-  const timer = setInterval(() => {
-    peak = Math.max(peak, rssMiB());
-  }, everyMs);
-  return {
-    stop() {
-      clearInterval(timer);
-      return Math.max(peak, rssMiB());
-    },
-  };
-}
 
 export const fmt = (value: number, digits = 1): string =>
   Number.isFinite(value) ? value.toFixed(digits) : 'n/a';

@@ -6,6 +6,7 @@
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import type { Readable } from 'node:stream';
@@ -28,6 +29,7 @@ import {
   now,
   ROOT,
   S3,
+  SPOOL_DIR,
 } from './common.js';
 
 /** What one transfer took. */
@@ -36,10 +38,10 @@ export interface Timing {
   ms: number;
   /** CPU time of the contender's process during the transfer, all threads (ms). */
   cpuMs?: number;
-  /** The module's "record the SHA-256" step (CopyObject onto itself) within it (ms). */
-  recordMs?: number[];
-  /** The pre-hash prototype's read of the file within it (ms). */
-  prehashMs?: number[];
+  /** The module's spool step within it: reading the source into the spool file (ms). */
+  spoolMs?: number[];
+  /** The module's send step within it: the multipart upload from the spool file (ms). */
+  sendMs?: number[];
 }
 
 export interface Contender {
@@ -86,13 +88,18 @@ async function timed(work: () => Promise<unknown>): Promise<Timing> {
   return { ms: now() - started, cpuMs: (used.user + used.system) / 1000 };
 }
 
-/** The module on `backend`, booted as an app would (with `options`, default: none). */
+/**
+ * The module on `backend`, booted as an app would (with `options`, default: none but the spool
+ * directory, the bench's own folder on the same disk as the OS temporary directory, so that
+ * left-over spool files can be counted).
+ */
 export async function moduleContender(
   backend: Backend,
   options: CredentialsModuleOptions = {},
   id = `module-${backend}`,
 ): Promise<Contender & { booted: BootedModule }> {
-  const booted = await bootModule(moduleEnv(backend), options);
+  await mkdir(SPOOL_DIR, { recursive: true });
+  const booted = await bootModule(moduleEnv(backend), { spoolDir: SPOOL_DIR, ...options });
   const { credentials } = booted;
   return {
     id,

@@ -1,31 +1,42 @@
 /**
- * Prototypes of the src changes this benchmark recommends, installed by monkey-patching (src is
- * not edited):
+ * Prototypes of src changes this benchmark measures before they are made, installed by
+ * monkey-patching the stores (src is not edited). They build on the spooling design of src: a
+ * streamed project larger than one part is first spooled to a temporary file while hashed, then
+ * `ObjectStore.putStream` gets a read stream of that file (`fs.createReadStream(spool, {
+ * highWaterMark: 1 MiB })`) and the SHA-256, which goes with CreateMultipartUpload.
  *
- * - `prehash`: when `uploadProject` is given a read stream over a whole file (`fs.ReadStream`
- *   with a path, from its start), hash the file first and send the SHA-256 as metadata of the
- *   CreateMultipartUpload, instead of recording it afterwards with a CopyObject of the object
- *   onto itself. The SHA-256 computed while streaming is still compared: if the file changed
- *   in between, the copy records the right one, as today.
+ * - `pooledParts`: the parts are read straight from the spool file, each at its offset
+ *   (`FileHandle.read(buffer, 0, length, offset)`), into a fixed pool of partConcurrency + 1
+ *   buffers allocated once per upload and reused, and the multipart upload is driven as
+ *   `MinioObjectStore.putStream` drives it today (for S3 too, instead of lib-storage's
+ *   chunker). No 1 MiB stream chunks, no `Buffer.concat` per part (lib-storage, the MinIO
+ *   store's `partsOf`): memory is the pool, and the garbage collector and malloc see no
+ *   per-part churn. A body that is not a read stream of a file from its start is cut into the
+ *   pool by copying its chunks.
  * - `unsignedPayload`: sign the bodies of PutObject / UploadPart as `UNSIGNED-PAYLOAD` instead
- *   of hashing every part for SigV4 (the AWS SDK hashes every Buffer body, even over HTTPS;
- *   minio-js does over HTTP), and the server then need not hash it either. The module's own
+ *   of hashing every part again for SigV4 (the AWS SDK hashes every Buffer body, even over
+ *   HTTPS; minio-js does over HTTP), so the server need not hash them either. The module's own
  *   SHA-256 of the whole project, signed in CreateMultipartUpload and checked on every
  *   download, still covers the bytes end to end.
- * - `pooledParts`: cut the stream into parts inside a fixed pool of partConcurrency + 1
- *   buffers, allocated once per upload and reused (copying each chunk once, as Buffer.concat
- *   does), instead of a new Buffer per part (lib-storage's chunker, the MinIO store's partsOf):
- *   memory is bounded by the pool, and the garbage collector and malloc see no per-part churn.
- *   The multipart upload is driven as MinioObjectStore.putStream drives it today.
+ * - `fastSpool`: the spool step with its file writes overlapped with the hashing: chunks are
+ *   gathered into writes of about 1 MiB (`FileHandle.writev`), and one write is in flight while
+ *   the next chunks are hashed, instead of awaiting a write of every (64 KiB) chunk before
+ *   hashing the next one. A copy of the successful path of src's `ProjectStorage.uploadUntil`
+ *   (spool, `putStream`, remove the spool file; without src's bookkeeping of store calls that
+ *   outlive a deadline) and of the stream path of `prepareProjectBody` (`project/project-body.ts`)
+ *   with only the writes changed; a Buffer body or a stream that fits one part goes to the
+ *   original.
+ * - `spoolHighWaterMark`: the chunk size of the spool read stream the stores get (src: 1 MiB).
  *
  * The patches are on prototypes shared by every module instance in this process, so they are
- * switched per call with `setPrototype(...)` (all off by default).
+ * switched per call with `setPrototype(...)` (all off by default, and then the original code
+ * runs).
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, ReadStream } from 'node:fs';
+import { type FileHandle, open, rm } from 'node:fs/promises';
+import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -34,40 +45,38 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { TransferSettings } from '../src/credentials/config/transfer-settings.js';
+import type { ProjectBody, ProjectObject } from '../src/credentials/credentials.js';
+import { InvalidProjectError, StorageUnavailableError } from '../src/credentials/errors.js';
+import { assertProjectName } from '../src/credentials/project/project-name.js';
 import { ProjectStorage } from '../src/credentials/project/project-storage.js';
+import {
+  startsWithZipSignature,
+  ZIP_SIGNATURE_LENGTH,
+} from '../src/credentials/project/zip-signature.js';
+import type { ObjectStore } from '../src/credentials/store/object-store.js';
 import { MinioObjectStore } from '../src/credentials/store/minio-object-store.js';
 import { S3ObjectStore } from '../src/credentials/store/s3-object-store.js';
 import { deadlineExceeded, toStorageError } from '../src/credentials/store/storage-errors.js';
-
-interface Hint {
-  sha256: string;
-}
+import { deadline } from '../src/credentials/util/deadline.js';
 
 export interface PrototypeSwitches {
-  prehash?: boolean;
-  unsignedPayload?: boolean;
   pooledParts?: boolean;
+  unsignedPayload?: boolean;
+  fastSpool?: boolean;
+  /** Chunk size (bytes) of the spool read stream handed to the store (src: 1 MiB). */
+  spoolHighWaterMark?: number;
 }
 
-const hint = new AsyncLocalStorage<Hint>();
-let enabled = false;
-let unsignedPayload = false;
-let pooledParts = false;
+let current: PrototypeSwitches = {};
 let installed = false;
 
-/** How long the pre-hash reads took, for the report (ms, one entry per upload). */
-export const prehashTimes: number[] = [];
-
 export function setPrototype(switches: PrototypeSwitches = {}): void {
-  if ((switches.prehash || switches.unsignedPayload || switches.pooledParts) && !installed) {
-    install();
-  }
-  enabled = switches.prehash === true;
-  unsignedPayload = switches.unsignedPayload === true;
-  pooledParts = switches.pooledParts === true;
+  if (Object.values(switches).some(Boolean)) installPrototypes();
+  current = { ...switches };
 }
 
-function isWholeFileStream(body: unknown): body is ReadStream & { path: string } {
+/** True for a read stream over a file from its start, nothing read yet (the spool stream). */
+function isFileStream(body: unknown): body is ReadStream & { path: string } {
   const stream = body as ReadStream & { start?: number; end?: number };
   return (
     body instanceof ReadStream &&
@@ -78,26 +87,22 @@ function isWholeFileStream(body: unknown): body is ReadStream & { path: string }
   );
 }
 
-async function sha256OfFile(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(file, { highWaterMark: 1024 * 1024 }), hash);
-  return hash.digest('hex');
+/** The same file with another chunk size (the spool stream is created but not read yet). */
+function withHighWaterMark(body: Readable, highWaterMark: number | undefined): Readable {
+  if (!highWaterMark || !isFileStream(body)) return body;
+  body.destroy();
+  return createReadStream(body.path, { highWaterMark });
 }
 
-type Upload = ProjectStorage['upload'];
-type RecordSha256 = (key: string, etag: string, sha256: string) => Promise<void>;
 type StoreWithClient<C> = { client: C; config: { transfer: TransferSettings } };
-interface MiddlewareArgs {
-  input: { Metadata?: Record<string, string> };
-}
 interface S3ClientLike {
   middlewareStack: {
     add(
       middleware: (
-        next: (args: MiddlewareArgs) => Promise<unknown>,
+        next: (args: unknown) => Promise<unknown>,
         context: { commandName?: string },
-      ) => (args: MiddlewareArgs) => Promise<unknown>,
-      options: { step: 'initialize' | 'build'; name: string },
+      ) => (args: unknown) => Promise<unknown>,
+      options: { step: 'build'; name: string },
     ): void;
   };
 }
@@ -148,12 +153,43 @@ class PartPool {
   }
 }
 
-/** Fills pooled buffers with the stream's bytes; yields each full part (the last may be short). */
-async function* pooledPartsOf(
+interface FilledPart {
+  buffer: Buffer;
+  length: number;
+}
+
+/** Reads `file` part by part, each at its offset, into pooled buffers. */
+async function* partsOfFile(
+  file: string,
+  size: number,
+  partSize: number,
+  pool: PartPool,
+): AsyncGenerator<FilledPart> {
+  let handle: FileHandle | undefined = await open(file, 'r');
+  try {
+    for (let offset = 0; offset < size; offset += partSize) {
+      const length = Math.min(partSize, size - offset);
+      const buffer = await pool.acquire();
+      let filled = 0;
+      while (filled < length) {
+        const { bytesRead } = await handle.read(buffer, filled, length - filled, offset + filled);
+        if (bytesRead === 0) throw new Error(`the spool file ended at ${offset + filled} bytes`);
+        filled += bytesRead;
+      }
+      yield { buffer, length };
+    }
+  } finally {
+    await handle.close();
+    handle = undefined;
+  }
+}
+
+/** Copies the stream's chunks into pooled buffers (for a body that is not a file). */
+async function* partsOfStream(
   body: Readable,
   partSize: number,
   pool: PartPool,
-): AsyncGenerator<{ buffer: Buffer; length: number }> {
+): AsyncGenerator<FilledPart> {
   let buffer = await pool.acquire();
   let length = 0;
   for await (const chunk of body) {
@@ -174,30 +210,40 @@ async function* pooledPartsOf(
   else pool.release(buffer);
 }
 
-interface PartSender {
-  send(partNumber: number, data: Buffer): Promise<void>;
-}
-
 /**
- * Uploads the parts of `body` with at most `concurrency` in flight, from a pool of
- * concurrency + 1 buffers; the first failure stops it (the caller aborts the upload).
+ * Uploads the parts of `body` (`size` bytes) with at most `concurrency` in flight, from a pool
+ * of concurrency + 1 buffers; the first failure (or the signal) stops it, the caller aborts the
+ * multipart upload.
  */
 async function sendPooledParts(
   body: Readable,
-  partSize: number,
-  concurrency: number,
-  sender: PartSender,
+  size: number,
+  transfer: TransferSettings,
+  signal: AbortSignal,
+  send: (partNumber: number, data: Buffer) => Promise<void>,
 ): Promise<void> {
-  const pool = new PartPool(partSize, concurrency + 1);
+  const { partSize, partConcurrency } = transfer;
+  const pool = new PartPool(partSize, partConcurrency + 1);
+  let parts: AsyncGenerator<FilledPart>;
+  if (isFileStream(body)) {
+    const file = body.path;
+    body.destroy(); // created by the spool, never read: the parts are read by position instead
+    parts = partsOfFile(file, size, partSize, pool);
+  } else {
+    parts = partsOfStream(body, partSize, pool);
+  }
   const inFlight = new Set<Promise<void>>();
   let failure: unknown;
   let partNumber = 0;
   try {
-    for await (const { buffer, length } of pooledPartsOf(body, partSize, pool)) {
-      if (failure) break;
+    for await (const { buffer, length } of parts) {
+      if (signal.aborted) failure ??= signal.reason;
+      if (failure) {
+        pool.release(buffer);
+        break;
+      }
       const number = ++partNumber;
-      const sent: Promise<void> = sender
-        .send(number, buffer.subarray(0, length))
+      const sent: Promise<void> = send(number, buffer.subarray(0, length))
         .catch((err: unknown) => {
           failure ??= err;
         })
@@ -206,7 +252,7 @@ async function sendPooledParts(
           inFlight.delete(sent);
         });
       inFlight.add(sent);
-      while (inFlight.size >= concurrency) await Promise.race(inFlight);
+      while (inFlight.size >= partConcurrency) await Promise.race(inFlight);
     }
   } finally {
     await Promise.all(inFlight);
@@ -214,50 +260,209 @@ async function sendPooledParts(
   if (failure) throw failure;
 }
 
-function install(): void {
-  installed = true;
-  const storage = ProjectStorage.prototype as unknown as {
-    upload: Upload;
-    recordSha256: RecordSha256;
-  };
-  const upload = storage.upload;
-  storage.upload = async function (this: ProjectStorage, name, project) {
-    if (!enabled || !isWholeFileStream(project)) return upload.call(this, name, project);
-    const started = performance.now();
-    const sha256 = await sha256OfFile(project.path);
-    prehashTimes.push(performance.now() - started);
-    return hint.run({ sha256 }, () => upload.call(this, name, project));
-  };
-  const recordSha256 = storage.recordSha256;
-  storage.recordSha256 = async function (this: ProjectStorage, key, etag, sha256) {
-    // The metadata went with CreateMultipartUpload and the streamed bytes match: nothing to do.
-    if (enabled && hint.getStore()?.sha256 === sha256) return;
-    return recordSha256.call(this, key, etag, sha256);
-  };
+// ---------------------------------------------------------------------------------------------
+// fastSpool: src's upload path for streams with the spool's writes overlapped with hashing.
 
+interface Spooled {
+  file: string;
+  size: number;
+  sha256: string;
+}
+
+const WRITE_BATCH = 1024 * 1024;
+
+/**
+ * Reads the head of `source` (up to one part), as src does, then spools the rest while hashing,
+ * with writes of about WRITE_BATCH bytes and one of them in flight. Returns the head alone when
+ * the stream ended within one part (src then sends it in one request).
+ */
+export async function spoolFast(
+  body: Readable,
+  limits: { maxProjectSize: number; wholeBodyLimit: number; spoolDir: string },
+): Promise<Buffer | Spooled> {
+  const tooLarge = () =>
+    new InvalidProjectError(
+      `The project is larger than the maximum of ${limits.maxProjectSize} bytes`,
+      'too-large',
+    );
+  const unreadable = (err: unknown) =>
+    new InvalidProjectError(
+      `The project body could not be read: ${err instanceof Error ? err.message : String(err)}`,
+      'unreadable',
+    );
+  const source = body[Symbol.asyncIterator]() as AsyncIterator<unknown>;
+  const release = () => void source.return?.().catch(() => undefined);
+  const toBuffer = (chunk: unknown) =>
+    Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+  const head: Buffer[] = [];
+  let size = 0;
+  let signatureChecked = false;
+  try {
+    while (size <= limits.wholeBodyLimit) {
+      const next = await source.next();
+      if (next.done) return Buffer.concat(head, size);
+      const chunk = toBuffer(next.value);
+      head.push(chunk);
+      size += chunk.length;
+      if (size > limits.maxProjectSize) throw tooLarge();
+      if (!signatureChecked && size >= ZIP_SIGNATURE_LENGTH) {
+        if (!startsWithZipSignature(Buffer.concat(head))) {
+          throw new InvalidProjectError('The project is not a ZIP archive', 'not-zip');
+        }
+        signatureChecked = true;
+      }
+    }
+  } catch (err) {
+    release();
+    throw err instanceof InvalidProjectError ? err : unreadable(err);
+  }
+
+  const file = path.join(limits.spoolDir, `nest-credentials-spool-${randomUUID()}.zip`);
+  const hash = createHash('sha256');
+  let handle: FileHandle | undefined;
+  let batch: Buffer[] = [];
+  let batchSize = 0;
+  let writing: Promise<void> = Promise.resolve();
+  try {
+    const fh = await open(file, 'wx', 0o600);
+    handle = fh;
+    const flush = async () => {
+      await writing; // one write in flight: its failure surfaces here
+      const buffers = batch;
+      batch = [];
+      batchSize = 0;
+      writing = writevFully(fh, buffers);
+    };
+    const take = async (chunk: Buffer, counted: boolean) => {
+      if (!counted) {
+        size += chunk.length;
+        if (size > limits.maxProjectSize) throw tooLarge();
+      }
+      hash.update(chunk);
+      batch.push(chunk);
+      batchSize += chunk.length;
+      if (batchSize >= WRITE_BATCH) await flush();
+    };
+    for (const chunk of head) await take(chunk, true);
+    for (;;) {
+      let next: IteratorResult<unknown>;
+      try {
+        next = await source.next();
+      } catch (err) {
+        throw unreadable(err);
+      }
+      if (next.done) break;
+      await take(toBuffer(next.value), false);
+    }
+    await flush();
+    await writing;
+    await fh.close();
+    handle = undefined;
+  } catch (err) {
+    release();
+    await writing.catch(() => undefined);
+    await handle?.close().catch(() => undefined);
+    await rm(file, { force: true });
+    if (err instanceof InvalidProjectError) throw err;
+    throw new StorageUnavailableError(`The project could not be spooled: ${String(err)}`);
+  }
+  return { file, size, sha256: hash.digest('hex') };
+}
+
+async function writevFully(handle: FileHandle, buffers: Buffer[]): Promise<void> {
+  let pending = buffers;
+  while (pending.length > 0) {
+    let { bytesWritten } = await handle.writev(pending);
+    const rest: Buffer[] = [];
+    for (const buffer of pending) {
+      if (bytesWritten >= buffer.length) bytesWritten -= buffer.length;
+      else {
+        rest.push(buffer.subarray(bytesWritten));
+        bytesWritten = 0;
+      }
+    }
+    pending = rest;
+  }
+}
+
+interface StorageInternals {
+  store: ObjectStore;
+  bucket: string;
+  transfer: TransferSettings;
+  uploadUntil(name: string, project: ProjectBody, shutdown: AbortSignal): Promise<ProjectObject>;
+}
+
+/** src's `ProjectStorage.uploadUntil` for a stream body, with `spoolFast` as its spool. */
+async function uploadUntilFast(
+  storage: StorageInternals,
+  original: StorageInternals['uploadUntil'],
+  projectName: string,
+  project: Readable,
+  shutdown: AbortSignal,
+): Promise<ProjectObject> {
+  assertProjectName(projectName);
+  const { bucket, transfer, store } = storage;
+  const call = { operation: 'upload', bucket, key: projectName };
+  const guard = deadline(transfer.uploadTimeoutMs);
+  const signal = AbortSignal.any([guard.signal, shutdown]);
+  const stopReading = () => project.destroy();
+  signal.addEventListener('abort', stopReading, { once: true });
+  let spooled: Spooled | undefined;
+  try {
+    const prepared = await spoolFast(project, {
+      maxProjectSize: transfer.maxProjectSize,
+      wholeBodyLimit: transfer.partSize,
+      spoolDir: transfer.spoolDir,
+    });
+    if (Buffer.isBuffer(prepared)) {
+      guard.clear();
+      signal.removeEventListener('abort', stopReading);
+      return original.call(storage, projectName, prepared, shutdown);
+    }
+    spooled = prepared;
+    const { size, sha256, file } = spooled;
+    const body = createReadStream(file, { highWaterMark: 1024 * 1024 });
+    await store.putStream(bucket, projectName, body, { size, sha256 }, signal);
+    return { bucket, key: projectName, size, sha256 };
+  } catch (err) {
+    if (shutdown.aborted)
+      throw new StorageUnavailableError(`The upload of "${projectName}" was aborted`);
+    if (guard.signal.aborted) throw deadlineExceeded(call, transfer.uploadTimeoutMs);
+    throw toStorageError(err, call);
+  } finally {
+    guard.clear();
+    signal.removeEventListener('abort', stopReading);
+    if (spooled) await rm(spooled.file, { force: true });
+  }
+}
+
+export function installPrototypes(): void {
+  if (installed) return;
+  installed = true;
   const patched = new WeakSet<object>();
 
-  // S3: SDK middlewares add the metadata to CreateMultipartUpload (which lib-storage sends) and
-  // mark part bodies as unsigned (the signer then skips hashing them).
+  const storage = ProjectStorage.prototype as unknown as StorageInternals;
+  const uploadUntil = storage.uploadUntil;
+  storage.uploadUntil = function (this: StorageInternals, name, project, shutdown) {
+    if (!current.fastSpool || Buffer.isBuffer(project) || project instanceof Uint8Array) {
+      return uploadUntil.call(this, name, project, shutdown);
+    }
+    return uploadUntilFast(this, uploadUntil, name, project, shutdown);
+  };
+
+  // S3: an SDK middleware marks part bodies as unsigned (the signer then skips hashing them).
   const patchS3 = (store: S3ObjectStore) => {
     const { client } = store as unknown as StoreWithClient<S3ClientLike>;
     if (patched.has(client)) return;
     patched.add(client);
     client.middlewareStack.add(
       (next, context) => (args) => {
-        const sha256 = hint.getStore()?.sha256;
-        if (sha256 && context.commandName === 'CreateMultipartUploadCommand') {
-          args.input.Metadata = { ...args.input.Metadata, sha256 };
-        }
-        return next(args);
-      },
-      { step: 'initialize', name: 'benchPrehashMetadata' },
-    );
-    client.middlewareStack.add(
-      (next, context) => (args) => {
         const name = context.commandName;
-        if (unsignedPayload && (name === 'UploadPartCommand' || name === 'PutObjectCommand')) {
-          const { request } = args as unknown as { request: { headers: Record<string, string> } };
+        if (
+          current.unsignedPayload &&
+          (name === 'UploadPartCommand' || name === 'PutObjectCommand')
+        ) {
+          const { request } = args as { request: { headers: Record<string, string> } };
           request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
         }
         return next(args);
@@ -266,19 +471,16 @@ function install(): void {
     );
   };
   const s3PutStream = S3ObjectStore.prototype.putStream;
-  S3ObjectStore.prototype.putStream = function (this: S3ObjectStore, ...args) {
+  S3ObjectStore.prototype.putStream = function (this: S3ObjectStore, bucket, key, body, ...rest) {
     patchS3(this);
-    if (!pooledParts) return s3PutStream.apply(this, args);
-    const [bucket, key, body, content, signal] = args;
+    const source = withHighWaterMark(body, current.spoolHighWaterMark);
+    if (!current.pooledParts) return s3PutStream.call(this, bucket, key, source, ...rest);
+    const [content, signal] = rest;
     const { client, config } = this as unknown as StoreWithClient<S3ClientLike & S3Client>;
-    const { partSize, partConcurrency, uploadTimeoutMs } = config.transfer;
     const call = { operation: 'upload', bucket, key };
     return (async () => {
-      const onAbort = () => body.destroy(deadlineExceeded(call, uploadTimeoutMs));
-      signal.addEventListener('abort', onAbort, { once: true });
       let uploadId: string | undefined;
       try {
-        // The metadata middleware adds the pre-hashed SHA-256, when there is one.
         const created = await client.send(
           new CreateMultipartUploadCommand({
             Bucket: bucket,
@@ -286,23 +488,23 @@ function install(): void {
             ContentType: 'application/zip',
             Metadata: { sha256: content.sha256 },
           }),
+          { abortSignal: signal },
         );
         uploadId = created.UploadId as string;
         const parts: { PartNumber: number; ETag?: string }[] = [];
-        await sendPooledParts(body, partSize, partConcurrency, {
-          send: async (partNumber, data) => {
-            const sent = await client.send(
-              new UploadPartCommand({
-                Bucket: bucket,
-                Key: key,
-                UploadId: uploadId,
-                PartNumber: partNumber,
-                Body: data,
-                ContentLength: data.length,
-              }),
-            );
-            parts.push({ PartNumber: partNumber, ETag: sent.ETag });
-          },
+        await sendPooledParts(source, content.size, config.transfer, signal, async (n, data) => {
+          const sent = await client.send(
+            new UploadPartCommand({
+              Bucket: bucket,
+              Key: key,
+              UploadId: uploadId,
+              PartNumber: n,
+              Body: data,
+              ContentLength: data.length,
+            }),
+            { abortSignal: signal },
+          );
+          parts.push({ PartNumber: n, ETag: sent.ETag });
         });
         parts.sort((a, b) => a.PartNumber - b.PartNumber);
         await client.send(
@@ -314,15 +516,14 @@ function install(): void {
           }),
         );
       } catch (err) {
-        if (!body.destroyed) body.destroy();
+        if (!source.destroyed) source.destroy();
         if (uploadId !== undefined) {
           await client
             .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }))
             .catch(() => undefined);
         }
+        if (signal.aborted) throw deadlineExceeded(call, config.transfer.uploadTimeoutMs);
         throw toStorageError(err, call);
-      } finally {
-        signal.removeEventListener('abort', onAbort);
       }
     })();
   };
@@ -332,42 +533,30 @@ function install(): void {
     return s3PutObject.apply(this, args);
   };
 
-  // MinIO: the store initiates the multipart upload itself, with these headers; minio-js hashes
-  // bodies for SigV4 only while enableSHA256 is set (plain HTTP).
-  const patchMinio = (store: MinioObjectStore): MinioClientLike => {
-    const { client } = store as unknown as StoreWithClient<MinioClientLike>;
-    if (!patched.has(client)) {
-      patched.add(client);
-      const initiate = client.initiateNewMultipartUpload.bind(client);
-      client.initiateNewMultipartUpload = (bucket, key, headers) => {
-        const sha256 = hint.getStore()?.sha256;
-        return initiate(
-          bucket,
-          key,
-          sha256 ? { ...headers, 'x-amz-meta-sha256': sha256 } : headers,
-        );
-      };
-    }
-    return client;
-  };
+  // MinIO: minio-js hashes bodies for SigV4 only while enableSHA256 is set (plain HTTP).
   const signing = new WeakMap<object, boolean>();
   const withSigning = <T>(store: MinioObjectStore, call: () => Promise<T>): Promise<T> => {
-    const client = patchMinio(store);
+    const { client } = store as unknown as StoreWithClient<MinioClientLike>;
     if (!signing.has(client)) signing.set(client, client.enableSHA256);
-    client.enableSHA256 = unsignedPayload ? false : (signing.get(client) as boolean);
+    client.enableSHA256 = current.unsignedPayload ? false : (signing.get(client) as boolean);
     return call();
   };
   const minioPutStream = MinioObjectStore.prototype.putStream;
-  MinioObjectStore.prototype.putStream = function (this: MinioObjectStore, ...args) {
-    if (!pooledParts) return withSigning(this, () => minioPutStream.apply(this, args));
-    const [bucket, key, body, content, signal] = args;
-    const { config } = this as unknown as StoreWithClient<MinioClientLike>;
-    const { partSize, partConcurrency, uploadTimeoutMs } = config.transfer;
+  MinioObjectStore.prototype.putStream = function (
+    this: MinioObjectStore,
+    bucket,
+    key,
+    body,
+    ...rest
+  ) {
+    const source = withHighWaterMark(body, current.spoolHighWaterMark);
+    if (!current.pooledParts) {
+      return withSigning(this, () => minioPutStream.call(this, bucket, key, source, ...rest));
+    }
+    const [content, signal] = rest;
+    const { client, config } = this as unknown as StoreWithClient<MinioClientLike>;
     const call = { operation: 'upload', bucket, key };
     return withSigning(this, async () => {
-      const client = patchMinio(this);
-      const onAbort = () => body.destroy(deadlineExceeded(call, uploadTimeoutMs));
-      signal.addEventListener('abort', onAbort, { once: true });
       let uploadId: string | undefined;
       try {
         uploadId = await client.initiateNewMultipartUpload(bucket, key, {
@@ -376,25 +565,22 @@ function install(): void {
         });
         const id = uploadId;
         const etags: { part: number; etag: string }[] = [];
-        await sendPooledParts(body, partSize, partConcurrency, {
-          send: async (partNumber, data) => {
-            const { etag } = await client.uploadPart(
-              { bucketName: bucket, objectName: key, uploadID: id, partNumber, headers: {} },
-              data,
-            );
-            etags.push({ part: partNumber, etag });
-          },
+        await sendPooledParts(source, content.size, config.transfer, signal, async (n, data) => {
+          const { etag } = await client.uploadPart(
+            { bucketName: bucket, objectName: key, uploadID: id, partNumber: n, headers: {} },
+            data,
+          );
+          etags.push({ part: n, etag });
         });
         etags.sort((a, b) => a.part - b.part);
         await client.completeMultipartUpload(bucket, key, id, etags);
       } catch (err) {
-        if (!body.destroyed) body.destroy();
+        if (!source.destroyed) source.destroy();
         if (uploadId !== undefined) {
           await client.abortMultipartUpload(bucket, key, uploadId).catch(() => undefined);
         }
+        if (signal.aborted) throw deadlineExceeded(call, config.transfer.uploadTimeoutMs);
         throw toStorageError(err, call);
-      } finally {
-        signal.removeEventListener('abort', onAbort);
       }
     });
   };

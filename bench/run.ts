@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,36 +22,45 @@ import {
   BENCH_BASE,
   BUCKET,
   DATA_DIR,
+  dataFile,
   ensureDataFile,
   MiB,
   now,
   ROOT,
   S3,
   SINK_DIR,
+  SPOOL_DIR,
 } from './common.js';
+import { runChild } from './child.js';
 import { adminS3Client, createBucket, deleteObject } from './contenders.js';
 import type { MemoryJob, MemoryResult } from './memory-child.js';
 import type { ProfileSummary } from './profile-child.js';
+import type { SpoolResult } from './spool-child.js';
 import type { PrototypeSwitches } from './prototype.js';
 import { registryBench, type RegistryOutcome } from './registry.js';
 import {
   buildResults,
+  type Leftovers,
+  pooledSetting,
   type RawOutcomes,
   recommendSetting,
   renderMarkdown,
   renderTable,
 } from './report.js';
 import { startS3, stopS3, swiftContainerUsage } from './servers.js';
-import { PROTOTYPE_VARIANTS, sweepBench, transferBench } from './transfer.js';
+import { overwriteCheck, PROTOTYPE_VARIANTS, sweepBench, transferBench } from './transfer.js';
 
-/** The sweep runs with every recommended change, so the part settings are chosen for them. */
-const SWEEP_PROTOTYPE = PROTOTYPE_VARIANTS[PROTOTYPE_VARIANTS.length - 1];
+/** The prototypes measured in the memory section and profiled: pooled parts alone, and all. */
+const POOLED = PROTOTYPE_VARIANTS[0];
+const ALL_PROTOTYPES = PROTOTYPE_VARIANTS[PROTOTYPE_VARIANTS.length - 1];
 
 // The SDK warns on Node < 22 at every client creation; it says nothing about this benchmark.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const HERE = path.dirname(fileURLToPath(import.meta.url));
+/** Past these many seconds, later phases cut their repetitions to stay within 10 minutes. */
+const LATE_S = { sweep: [270, 320], memory: [380, 430] };
 const started = now();
 const log = (line: string) =>
   process.stderr.write(`[bench ${((now() - started) / 1000).toFixed(1).padStart(5)} s] ${line}\n`);
@@ -62,47 +71,20 @@ const PLAN = {
   runs: QUICK ? { [MiB]: 3, [64 * MiB]: 2 } : { [MiB]: 11, [64 * MiB]: 5, [512 * MiB]: 3 },
   // The prototypes at the largest size only (the 10-minute budget); they stream in parts there.
   prototypeSizes: SIZES.slice(-1).filter((s) => s > DEFAULT_TRANSFER_SETTINGS.partSize),
+  // The module as it is (the defaults it ships with are chosen for it), each run in a fresh
+  // process, so memory is measured per setting too.
   sweep: {
     bytes: QUICK ? 64 * MiB : 128 * MiB,
-    partSizes: (QUICK ? [5, 16] : [5, 8, 16]).map((m) => m * MiB),
-    concurrencies: QUICK ? [2, 4] : [2, 3, 4, 6],
-    reps: 2,
+    partSizes: (QUICK ? [5, 8] : [5, 8, 16]).map((m) => m * MiB),
+    concurrencies: QUICK ? [2, 4] : [2, 3, 4],
+    reps: QUICK ? 2 : 3,
   },
+  /** Fresh processes per memory figure of a module upload at 64 MiB and above (median taken). */
+  memoryReps: QUICK ? 1 : 3,
   registry: { calls: 10_000, callers: 100, cachedCalls: 10_000, uncachedCalls: 200 },
   startupRuns: QUICK ? 2 : 5,
+  spoolRuns: QUICK ? 2 : 5,
 };
-
-/** Runs a child script (compiled, next to this one) and parses the JSON line it prints. */
-function runChild<T>(
-  script: string,
-  args: string[],
-  options: { execArgv?: string[]; env?: Record<string, string> } = {},
-): Promise<{ result: T; wallMs: number }> {
-  return new Promise((resolve, reject) => {
-    const t0 = now();
-    const child = spawn(
-      process.execPath,
-      [...(options.execArgv ?? []), path.join(HERE, script), ...args],
-      { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 180_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const wallMs = now() - t0;
-      const line = stdout.trim().split('\n').pop() ?? '';
-      if (code !== 0 || !line.startsWith('{')) {
-        reject(new Error(`${script} ${args.join(' ')} failed (exit ${code}):\n${stderr}${stdout}`));
-        return;
-      }
-      resolve({ result: JSON.parse(line) as T, wallMs });
-    });
-  });
-}
 
 export interface MemoryRow {
   client: string;
@@ -112,7 +94,13 @@ export interface MemoryRow {
   bytes: number;
   /** Not the module as it is: a prototype, other options, or a raw client (no target). */
   extra: boolean;
-  result: MemoryResult;
+  /** Part settings of a module row. */
+  partSize?: number;
+  partConcurrency?: number;
+  /** Prototypes of a module row. */
+  prototype?: string;
+  /** One per fresh process (the figure is their median). */
+  results: MemoryResult[];
 }
 
 interface MemoryPlanItem {
@@ -122,18 +110,25 @@ interface MemoryPlanItem {
   bytes: number;
   ops: ('upload' | 'download')[];
   options?: CredentialsModuleOptions;
-  prototype?: PrototypeSwitches;
+  prototype?: { label: string; switches: PrototypeSwitches };
   extra: boolean;
 }
 
+type PartSetting = { partSize: number; partConcurrency: number };
+const settingLabel = (s: PartSetting) => `${s.partSize / MiB} MiB x ${s.partConcurrency}`;
+
 async function memoryBench(
   admin: ReturnType<typeof adminS3Client>,
-  recommended: CredentialsModuleOptions | undefined,
+  recommended: PartSetting | undefined,
+  pooled: PartSetting | undefined,
+  reps: number,
 ): Promise<MemoryRow[]> {
   const rows: MemoryRow[] = [];
   const t0 = now();
   const largest = SIZES[SIZES.length - 1];
-  const all = PROTOTYPE_VARIANTS[PROTOTYPE_VARIANTS.length - 1];
+  const defaults: PartSetting = DEFAULT_TRANSFER_SETTINGS;
+  const same = (a: PartSetting | undefined, b: PartSetting) =>
+    a !== undefined && a.partSize === b.partSize && a.partConcurrency === b.partConcurrency;
   const items: MemoryPlanItem[] = [];
   for (const backend of BACKENDS) {
     for (const bytes of SIZES) {
@@ -147,29 +142,22 @@ async function memoryBench(
       });
     }
   }
-  // For comparison (no target): the recommended changes, and the raw clients.
+  // For comparison (no target): the sweep's recommendation when it is not the default, pooled
+  // parts at the default and at the fastest setting whose pool fits, the raw clients.
   for (const backend of BACKENDS) {
-    items.push({
-      client: `module + ${all.label}`,
-      kind: 'module',
+    const module = (setting: PartSetting, prototype?: MemoryPlanItem['prototype']) => ({
+      client: `module${prototype ? ` + ${prototype.label}` : ''}, ${settingLabel(setting)}`,
+      kind: 'module' as const,
       backend,
       bytes: largest,
-      ops: ['upload'],
-      prototype: all.switches,
+      ops: ['upload' as const],
+      options: { partSize: setting.partSize, partConcurrency: setting.partConcurrency },
+      prototype,
       extra: true,
     });
-    if (recommended) {
-      items.push({
-        client: `module + ${all.label}, ${(recommended.partSize ?? 0) / MiB} MiB x ${recommended.partConcurrency}`,
-        kind: 'module',
-        backend,
-        bytes: largest,
-        ops: ['upload'],
-        options: recommended,
-        prototype: all.switches,
-        extra: true,
-      });
-    }
+    if (recommended && !same(recommended, defaults)) items.push(module(recommended));
+    items.push(module(defaults, POOLED));
+    if (pooled && !same(pooled, defaults)) items.push(module(pooled, POOLED));
     items.push({
       client: backend === 'aws' ? 'lib-storage / GetObject' : 'minio putObject / getObject',
       kind: 'raw',
@@ -182,31 +170,47 @@ async function memoryBench(
   for (const [i, item] of items.entries()) {
     const key = `mem-${i}-${item.backend}-${item.bytes / MiB}MiB`;
     for (const op of item.ops) {
-      const job: MemoryJob = {
-        kind: item.kind,
-        backend: item.backend,
-        options: item.options,
-        prototype: item.prototype,
-        op,
-        key,
-        sink: path.join(SINK_DIR, `${key}.download`),
-        file: path.join(DATA_DIR, `project-${item.bytes / MiB}MiB.zip`),
-      };
-      const { result } = await runChild<MemoryResult>('memory-child.js', [JSON.stringify(job)]);
-      rows.push({
+      // Upload peaks depend on when the garbage collector runs: a median of several processes.
+      const runs = op === 'upload' && item.bytes >= 64 * MiB && item.kind === 'module' ? reps : 1;
+      const row: MemoryRow = {
         client: item.client,
         kind: item.kind,
         backend: item.backend,
         op,
         bytes: item.bytes,
         extra: item.extra,
-        result,
-      });
+        partSize:
+          item.kind === 'module' ? (item.options?.partSize ?? defaults.partSize) : undefined,
+        partConcurrency:
+          item.kind === 'module'
+            ? (item.options?.partConcurrency ?? defaults.partConcurrency)
+            : undefined,
+        prototype: item.prototype?.label,
+        results: [],
+      };
+      for (let run = 0; run < runs; run++) {
+        const job: MemoryJob = {
+          kind: item.kind,
+          backend: item.backend,
+          options: item.options,
+          prototype: item.prototype?.switches,
+          op,
+          key,
+          sink: path.join(SINK_DIR, `${key}.download`),
+          file: path.join(DATA_DIR, `project-${item.bytes / MiB}MiB.zip`),
+        };
+        const { result } = await runChild<MemoryResult>('memory-child.js', [JSON.stringify(job)]);
+        row.results.push(result);
+        // Never overwrite an object: on Swift an overwritten multipart object leaves its
+        // segments behind (s3api), which the leftover check would count.
+        await deleteObject(admin, `${key}.warm`);
+        if (op === 'upload' && run < runs - 1) await deleteObject(admin, key);
+      }
+      rows.push(row);
     }
     await deleteObject(admin, key);
-    await deleteObject(admin, `${key}.warm`);
   }
-  log(`memory: ${rows.length} child processes in ${((now() - t0) / 1000).toFixed(1)} s`);
+  log(`memory: ${rows.length} figures in ${((now() - t0) / 1000).toFixed(1)} s`);
   return rows;
 }
 
@@ -283,22 +287,33 @@ async function startupBench(): Promise<StartupRow[]> {
   return [...rows.values()];
 }
 
+/** The spool step alone, without a server: src's, the fast-spool prototype's, hashing only. */
+async function spoolBench(): Promise<SpoolResult> {
+  const t0 = now();
+  const job = {
+    file: dataFile(SIZES[SIZES.length - 1]),
+    spoolDir: SPOOL_DIR,
+    partSize: DEFAULT_TRANSFER_SETTINGS.partSize,
+    runs: PLAN.spoolRuns,
+  };
+  const { result } = await runChild<SpoolResult>('spool-child.js', [JSON.stringify(job)]);
+  log(`spool step: ${PLAN.spoolRuns} rounds in ${((now() - t0) / 1000).toFixed(1)} s`);
+  return result;
+}
+
 export interface ProfileRow {
   variant: string;
   summary: ProfileSummary;
 }
 
-/** CPU profiles of the module's upload of the largest file (as it is, and with the prototype). */
+/** CPU profiles of the module's upload of the largest file (as it is, and with the prototypes). */
 async function profileBench(admin: ReturnType<typeof adminS3Client>): Promise<ProfileRow[]> {
   const t0 = now();
   const rows: ProfileRow[] = [];
   const bytes = SIZES[SIZES.length - 1];
   const variants: { variant: string; prototype?: PrototypeSwitches }[] = [
     { variant: 'module' },
-    {
-      variant: `module + ${PROTOTYPE_VARIANTS[PROTOTYPE_VARIANTS.length - 1].label}`,
-      prototype: PROTOTYPE_VARIANTS[PROTOTYPE_VARIANTS.length - 1].switches,
-    },
+    { variant: `module + ${ALL_PROTOTYPES.label}`, prototype: ALL_PROTOTYPES.switches },
   ];
   for (const backend of BACKENDS) {
     for (const { variant, prototype } of variants) {
@@ -361,12 +376,23 @@ function swiftVersion(): Promise<string> {
   });
 }
 
+/** Spool files the module left in the bench's spoolDir (each upload should remove its own). */
+async function spoolFilesLeft(): Promise<number> {
+  try {
+    return (await readdir(SPOOL_DIR)).length;
+  } catch {
+    return 0;
+  }
+}
+
 async function main(): Promise<void> {
   log(`starting Swift s3api on ${S3.endpoint} (${S3.base})`);
   startS3();
   const admin = adminS3Client();
   try {
     await mkdir(BENCH_BASE, { recursive: true });
+    await rm(SPOOL_DIR, { recursive: true, force: true });
+    await mkdir(SPOOL_DIR, { recursive: true });
     for (const bytes of SIZES) await ensureDataFile(bytes);
     await ensureDataFile(PLAN.sweep.bytes);
     await createBucket(admin, BUCKET);
@@ -376,26 +402,54 @@ async function main(): Promise<void> {
     const startup = await startupBench();
     const registry: RegistryOutcome = await registryBench(PLAN.registry);
     log(`registry: ${registry.ecrApiCalls} ECR call(s) for ${registry.calls} calls`);
+    const spool = await spoolBench();
 
     const before = await swiftContainerUsage(segments);
+    const leftovers = async (): Promise<Leftovers> => {
+      const usage = await swiftContainerUsage(segments);
+      const bucket = await swiftContainerUsage(BUCKET);
+      return {
+        segmentObjects: usage.objects - before.objects,
+        segmentBytes: usage.bytes - before.bytes,
+        segmentNames: usage.names.filter((n) => !before.names.includes(n)).slice(0, 10),
+        objectsInBucket: bucket.objects,
+        objectNames: bucket.names.slice(0, 10),
+        spoolFiles: await spoolFilesLeft(),
+      };
+    };
     const transfer = await transferBench(admin, {
       sizes: PLAN.sizes,
       runs: PLAN.runs,
       prototypeSizes: PLAN.prototypeSizes,
       log,
     });
-    const after = await swiftContainerUsage(segments);
-    const { objects: liveObjects } = await swiftContainerUsage(BUCKET);
-    // Keep within the 10-minute budget on a slow day: one run per setting when late.
-    if ((now() - started) / 1000 > 330) PLAN.sweep.reps = 1;
-    const sweep = await sweepBench(admin, {
-      ...PLAN.sweep,
-      prototype: SWEEP_PROTOTYPE.switches,
+    const afterTransfer = await leftovers();
+    log(
+      `after the transfer phase: ${afterTransfer.segmentObjects} segment objects, ` +
+        `${afterTransfer.spoolFiles} spool files left`,
+    );
+    const overwrite = await overwriteCheck(
+      admin,
+      64 * MiB,
+      () => swiftContainerUsage(segments),
       log,
-    });
-    const recommended = recommendSetting(sweep);
-    const memory = await memoryBench(admin, recommended);
+    );
+    // What the overwrites left is known: the end-of-run check counts everything else.
+    const overwritten = await swiftContainerUsage(segments);
+    before.objects = overwritten.objects;
+    before.bytes = overwritten.bytes;
+    before.names = overwritten.names;
+    // Keep within the 10-minute budget on a slow day: fewer repetitions when late.
+    const elapsed = () => (now() - started) / 1000;
+    if (elapsed() > LATE_S.sweep[0]) PLAN.sweep.reps = Math.min(PLAN.sweep.reps, 2);
+    if (elapsed() > LATE_S.sweep[1]) PLAN.sweep.reps = 1;
+    const sweep = await sweepBench(admin, { ...PLAN.sweep, log });
+    const recommended = recommendSetting(sweep, DEFAULT_TRANSFER_SETTINGS);
+    if (elapsed() > LATE_S.memory[0]) PLAN.memoryReps = Math.min(PLAN.memoryReps, 2);
+    if (elapsed() > LATE_S.memory[1]) PLAN.memoryReps = 1;
+    const memory = await memoryBench(admin, recommended, pooledSetting(sweep), PLAN.memoryReps);
     const profiles = await profileBench(admin);
+    const atEnd = await leftovers();
 
     const raw: RawOutcomes = {
       plan: PLAN,
@@ -403,13 +457,11 @@ async function main(): Promise<void> {
       machine: { ...machine(), swift: await swiftVersion() },
       durationS: (now() - started) / 1000,
       transfer,
-      orphanedSegments: {
-        objects: after.objects - before.objects,
-        bytes: after.bytes - before.bytes,
-        liveObjectsInBucket: liveObjects,
-      },
+      spool,
+      leftovers: { afterTransfer, atEnd },
+      overwrite,
       sweep,
-      sweepPlan: { ...PLAN.sweep, prototype: SWEEP_PROTOTYPE.label },
+      sweepPlan: { ...PLAN.sweep, prototype: 'none (the module as it is)' },
       memory,
       profiles,
       registry,
@@ -432,6 +484,7 @@ async function main(): Promise<void> {
     await rm(path.join(S3.base, 'srv'), { recursive: true, force: true });
     await rm(DATA_DIR, { recursive: true, force: true });
     await rm(SINK_DIR, { recursive: true, force: true });
+    await rm(SPOOL_DIR, { recursive: true, force: true });
   }
 }
 

@@ -43,7 +43,7 @@ export function stopS3(): void {
 /** Bytes Swift keeps in a container (through its own API, which sees s3api's +segments). */
 export async function swiftContainerUsage(
   container: string,
-): Promise<{ objects: number; bytes: number }> {
+): Promise<{ objects: number; bytes: number; names: string[] }> {
   const auth = await fetch(`${S3.endpoint}/auth/v1.0`, {
     headers: { 'X-Auth-User': S3.accessKey, 'X-Auth-Key': S3.secretKey },
   });
@@ -52,17 +52,19 @@ export async function swiftContainerUsage(
   if (!auth.ok || !token || !account) throw new Error(`Swift auth failed: HTTP ${auth.status}`);
   let objects = 0;
   let bytes = 0;
+  const names: string[] = [];
   let marker = '';
   for (;;) {
     const url = `${account}/${encodeURIComponent(container)}?format=json&limit=10000&marker=${encodeURIComponent(marker)}`;
     const res = await fetch(url, { headers: { 'X-Auth-Token': token } });
-    if (res.status === 404) return { objects, bytes };
+    if (res.status === 404) return { objects, bytes, names };
     if (!res.ok) throw new Error(`Swift listing of ${container} failed: HTTP ${res.status}`);
     const page = (await res.json()) as { name: string; bytes: number }[];
-    if (page.length === 0) return { objects, bytes };
+    if (page.length === 0) return { objects, bytes, names };
     for (const entry of page) {
       objects++;
       bytes += entry.bytes;
+      names.push(entry.name);
     }
     marker = page[page.length - 1].name;
   }

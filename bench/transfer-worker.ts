@@ -4,13 +4,12 @@
  * the boto3 contender does. Driven over IPC by `worker-client.ts`:
  *
  *   { op: 'init', instances: [{ name, kind, backend?, options?, prototype? }] } -> { ok }
- *   { op: 'upload', instance, file, key }   -> Timing (ms, cpuMs, recordMs, prehashMs)
+ *   { op: 'upload', instance, file, key }   -> Timing (ms, cpuMs, spoolMs, sendMs)
  *   { op: 'download', instance, key, sink } -> Timing (ms, cpuMs)
  *   { op: 'close' }                          -> { ok }, then exits
  */
-import { ProjectStorage } from '../src/credentials/project/project-storage.js';
 import type { CredentialsModuleOptions } from '../src/credentials/index.js';
-import { type Backend, now } from './common.js';
+import type { Backend } from './common.js';
 import {
   type Contender,
   type Timing,
@@ -18,7 +17,8 @@ import {
   rawAwsContender,
   rawMinioContender,
 } from './contenders.js';
-import { prehashTimes, type PrototypeSwitches, setPrototype } from './prototype.js';
+import { installPrototypes, type PrototypeSwitches, setPrototype } from './prototype.js';
+import { instrumentSteps, resetStepTimes, stepTimes } from './steps.js';
 
 export interface InstanceSpec {
   name: string;
@@ -40,29 +40,14 @@ export interface WorkerReply extends Partial<Timing> {
   error?: string;
 }
 
-// The module's "record the SHA-256" step (a CopyObject onto itself, and on Swift the ETag
-// check before it), timed around ProjectStorage's private method.
-let recordMs: number[] = [];
-{
-  const proto = ProjectStorage.prototype as unknown as {
-    recordSha256: (...args: unknown[]) => Promise<void>;
-  };
-  const original = proto.recordSha256;
-  proto.recordSha256 = async function (this: unknown, ...args: unknown[]) {
-    const started = now();
-    try {
-      return await original.apply(this, args);
-    } finally {
-      recordMs.push(now() - started);
-    }
-  };
-}
-
 const instances = new Map<string, { spec: InstanceSpec; contender: Contender }>();
 
 async function handle(request: WorkerRequest): Promise<WorkerReply> {
   switch (request.op) {
     case 'init':
+      // The prototypes first (only in workers that use them), then the step timing around them.
+      if (request.instances.some((spec) => spec.prototype)) installPrototypes();
+      instrumentSteps();
       for (const spec of request.instances) {
         const contender =
           spec.kind === 'module'
@@ -75,12 +60,11 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
       return { ok: true };
     case 'upload': {
       const { spec, contender } = lookup(request.instance);
-      recordMs = [];
-      prehashTimes.length = 0;
+      resetStepTimes();
       setPrototype(spec.prototype);
       try {
         const timing = await contender.upload(request.file, request.key);
-        return { ...timing, recordMs, prehashMs: [...prehashTimes] };
+        return { ...timing, spoolMs: stepTimes.spoolMs, sendMs: stepTimes.sendMs };
       } finally {
         setPrototype();
       }

@@ -1,7 +1,7 @@
 /**
  * Transfer benchmark (throughput of uploads and downloads, side by side, alternating the
  * contenders, each in a process of its own) and the sweep of the module's part size and
- * concurrency.
+ * concurrency (throughput and memory of each setting).
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
@@ -29,6 +29,8 @@ import {
   deleteObject,
   type Timing,
 } from './contenders.js';
+import { runChild } from './child.js';
+import type { MemoryJob, MemoryResult } from './memory-child.js';
 import type { PrototypeSwitches } from './prototype.js';
 import { TransferWorker } from './worker-client.js';
 
@@ -44,10 +46,11 @@ export interface Samples {
 
 export interface TransferOutcome {
   samples: Samples[];
-  /** Time of the module's "record the SHA-256" step (CopyObject onto itself), per upload. */
-  recordMs: { backend: Backend; bytes: number; ms: number[] }[];
-  /** Time the pre-hash prototype spent reading and hashing the file first, per upload. */
-  prehashMs: { backend: Backend; bytes: number; ms: number[] }[];
+  /**
+   * The two steps of each streamed upload of a module contender (the module and its
+   * prototypes): spool (source -> spool file, hashed) and send (spool file -> multipart upload).
+   */
+  steps: { contender: string; bytes: number; spoolMs: number[]; sendMs: number[] }[];
   boto3: Boto3Info;
   runs: Record<number, number>;
 }
@@ -62,8 +65,8 @@ async function sha256OfFile(file: string): Promise<string> {
 
 /**
  * The object every contender downloads: written as a multipart upload in the module's part
- * size with its SHA-256 as metadata (x-amz-meta-sha256), i.e. the layout a streamed project
- * has when its SHA-256 goes with CreateMultipartUpload, so the module verifies what it reads.
+ * size with its SHA-256 as metadata (x-amz-meta-sha256), the layout of a streamed project
+ * uploaded by the module, so the module verifies what it reads.
  */
 async function putReference(admin: S3Client, file: string, key: string): Promise<void> {
   const sha256 = await sha256OfFile(file);
@@ -80,25 +83,25 @@ async function putReference(admin: S3Client, file: string, key: string): Promise
   }).done();
 }
 
-/** The prototypes of recommended src changes measured next to the module (uploads only). */
+/** The prototypes of src changes measured next to the module (uploads only). */
 export const PROTOTYPE_VARIANTS: { id: string; label: string; switches: PrototypeSwitches }[] = [
-  { id: 'prehash', label: 'pre-hash', switches: { prehash: true } },
+  { id: 'pooled', label: 'pooled parts', switches: { pooledParts: true } },
   {
-    id: 'prehash.pooled',
-    label: 'pre-hash + pooled parts',
-    switches: { prehash: true, pooledParts: true },
+    id: 'pooled.unsigned',
+    label: 'pooled parts + unsigned payload',
+    switches: { pooledParts: true, unsignedPayload: true },
   },
   {
     id: 'all',
-    label: 'pre-hash + pooled parts + unsigned payload',
-    switches: { prehash: true, pooledParts: true, unsignedPayload: true },
+    label: 'pooled parts + unsigned payload + fast spool',
+    switches: { pooledParts: true, unsignedPayload: true, fastSpool: true },
   },
 ];
 
 export interface TransferPlan {
   sizes: number[];
   runs: Record<number, number>;
-  /** Sizes at which the pre-hash prototype is measured too (uploads only). */
+  /** Sizes at which the prototypes are measured too (uploads only). */
   prototypeSizes: number[];
   log: (line: string) => void;
 }
@@ -176,8 +179,7 @@ export async function transferBench(admin: S3Client, plan: TransferPlan): Promis
       entry.ms.push(t.ms);
       if (t.cpuMs !== undefined) entry.cpuMs.push(t.cpuMs);
     };
-    const recordMs: TransferOutcome['recordMs'] = [];
-    const prehashMs: TransferOutcome['prehashMs'] = [];
+    const steps: TransferOutcome['steps'] = [];
 
     // Warm-up (untimed): connections, lazily loaded code, the boto3 worker's imports.
     const warm = dataFile(plan.sizes[0]);
@@ -196,20 +198,22 @@ export async function transferBench(admin: S3Client, plan: TransferPlan): Promis
       const order = entries.filter((e) => !e.uploadOnly || plan.prototypeSizes.includes(bytes));
       const runs = plan.runs[bytes];
       const started = now();
-      const steps = new Map<string, { record: number[]; prehash: number[] }>();
+      const stepsOf = new Map<string, { spoolMs: number[]; sendMs: number[] }>();
       for (let run = 0; run < runs; run++) {
         // Alternate: each run starts with the next contender. Uploads first, then downloads,
-        // so that no download directly follows its own contender's upload (the module's
-        // CopyObject leaves the server busier than a plain upload does).
+        // so that no download directly follows its own contender's upload (a server still
+        // busy with the writes of an upload would slow the download down).
         const rotated = order.map((_, i) => order[(i + run) % order.length]);
         for (const { contender: c } of rotated) {
           const key = `${c.id}-${bytes / MiB}MiB-${run}`;
           const timing = await c.upload(file, key);
           record(c, 'upload', bytes, timing);
-          const step = steps.get(c.id) ?? { record: [], prehash: [] };
-          step.record.push(...(timing.recordMs ?? []));
-          step.prehash.push(...(timing.prehashMs ?? []));
-          steps.set(c.id, step);
+          if (timing.spoolMs?.length) {
+            const step = stepsOf.get(c.id) ?? { spoolMs: [], sendMs: [] };
+            step.spoolMs.push(...timing.spoolMs);
+            step.sendMs.push(...(timing.sendMs ?? []));
+            stepsOf.set(c.id, step);
+          }
           await deleteObject(admin, key);
         }
         for (const { contender: c, uploadOnly } of rotated) {
@@ -221,16 +225,7 @@ export async function transferBench(admin: S3Client, plan: TransferPlan): Promis
           await rm(sink, { force: true });
         }
       }
-      for (const backend of BACKENDS) {
-        recordMs.push({ backend, bytes, ms: steps.get(`module-${backend}`)?.record ?? [] });
-        if (plan.prototypeSizes.includes(bytes)) {
-          prehashMs.push({
-            backend,
-            bytes,
-            ms: steps.get(`module-${backend}.prehash`)?.prehash ?? [],
-          });
-        }
-      }
+      for (const [contender, step] of stepsOf) steps.push({ contender, bytes, ...step });
       await deleteObject(admin, ref);
       plan.log(
         `transfer ${bytes / MiB} MiB: ${runs} runs x ${order.length} contenders in ` +
@@ -239,8 +234,7 @@ export async function transferBench(admin: S3Client, plan: TransferPlan): Promis
     }
     return {
       samples: [...samples.values()],
-      recordMs,
-      prehashMs,
+      steps,
       boto3: boto3Info as Boto3Info,
       runs: plan.runs,
     };
@@ -254,7 +248,12 @@ export interface SweepPoint {
   backend: Backend;
   partSize: number;
   partConcurrency: number;
+  /** Whole upload (ms), per run. */
   ms: number[];
+  /** Its send step, the multipart upload from the spool file (ms), per run. */
+  sendMs: number[];
+  /** Peak RSS growth of the upload (MiB), per run. */
+  growthMiB: number[];
 }
 
 export interface SweepPlan {
@@ -262,61 +261,118 @@ export interface SweepPlan {
   partSizes: number[];
   concurrencies: number[];
   reps: number;
-  /** Prototypes installed while sweeping (e.g. no CopyObject step, to isolate part settings). */
-  prototype: PrototypeSwitches;
+  /** Prototypes installed while sweeping (none: the module as it is). */
+  prototype?: PrototypeSwitches;
   log: (line: string) => void;
 }
 
 /**
- * Module uploads of one file for each part size x concurrency, alternating the settings. All
- * settings of one backend live in one worker process (the same conditions for each).
+ * Module uploads of one file for each part size x concurrency, each in a fresh process
+ * (`memory-child.js`: boot, warm-up, then the upload, timed, its steps timed and its RSS
+ * sampled), so that each setting's memory is its own. Settings alternate: each run starts
+ * elsewhere in the list and goes the other way round, the two backends taking turns.
  */
 export async function sweepBench(admin: S3Client, plan: SweepPlan): Promise<SweepPoint[]> {
   const file = dataFile(plan.bytes);
   const points: SweepPoint[] = [];
+  for (const partSize of plan.partSizes) {
+    for (const partConcurrency of plan.concurrencies) {
+      for (const backend of BACKENDS) {
+        points.push({ backend, partSize, partConcurrency, ms: [], sendMs: [], growthMiB: [] });
+      }
+    }
+  }
   const started = now();
-  for (const backend of BACKENDS) {
-    const worker = new TransferWorker(`sweep-${backend}`);
-    try {
-      const mine: SweepPoint[] = [];
-      for (const partSize of plan.partSizes) {
-        for (const partConcurrency of plan.concurrencies) {
-          mine.push({ backend, partSize, partConcurrency, ms: [] });
-        }
-      }
-      await worker.init(
-        mine.map((p, i) => ({
-          name: String(i),
-          kind: 'module' as const,
-          backend,
-          options: { partSize: p.partSize, partConcurrency: p.partConcurrency },
-          prototype: plan.prototype,
-        })),
-      );
-      // Warm-up of every instance's connections with a small upload.
-      for (let i = 0; i < mine.length; i++) {
-        await worker.upload(String(i), dataFile(MiB), 'sweep-warm');
-      }
-      await deleteObject(admin, 'sweep-warm');
-      for (let rep = 0; rep < plan.reps; rep++) {
-        // Forward on even reps, backward on odd ones, so no setting always follows another.
-        const order = rep % 2 === 0 ? [...mine.keys()] : [...mine.keys()].reverse();
-        for (const i of order) {
-          const key = `sweep-${backend}-${i}-${rep}`;
-          mine[i].ms.push((await worker.upload(String(i), file, key)).ms);
-          await deleteObject(admin, key);
-        }
-      }
-      points.push(...mine);
-    } finally {
-      await worker.close();
+  for (let rep = 0; rep < plan.reps; rep++) {
+    // Each run starts a third of the way further and runs the other way round, so that a slow
+    // spell of the machine does not always fall on the same settings.
+    const start = Math.floor((rep * points.length) / Math.max(plan.reps, 2));
+    const rotated = points.map((_, i) => (start + i) % points.length);
+    const order = rep % 2 === 0 ? rotated : rotated.reverse();
+    for (const i of order) {
+      const point = points[i];
+      const key = `sweep-${i}-${rep}`;
+      const job: MemoryJob = {
+        kind: 'module',
+        backend: point.backend,
+        options: { partSize: point.partSize, partConcurrency: point.partConcurrency },
+        prototype: plan.prototype,
+        op: 'upload',
+        key,
+        sink: path.join(SINK_DIR, `${key}.download`),
+        file,
+      };
+      const { result } = await runChild<MemoryResult>('memory-child.js', [JSON.stringify(job)]);
+      point.ms.push(result.ms);
+      point.sendMs.push(result.sendMs ?? Number.NaN);
+      point.growthMiB.push(result.growthMiB);
+      await deleteObject(admin, key);
+      await deleteObject(admin, `${key}.warm`);
     }
   }
   plan.log(
-    `sweep ${plan.bytes / MiB} MiB: ${points.length} settings x ${plan.reps} in ` +
-      `${((now() - started) / 1000).toFixed(1)} s`,
+    `sweep ${plan.bytes / MiB} MiB: ${points.length / BACKENDS.length} settings x ` +
+      `${BACKENDS.length} backends x ${plan.reps} in ${((now() - started) / 1000).toFixed(1)} s`,
   );
   return points;
 }
 
 export const throughputOf = (bytes: number, ms: number[]): number => mibPerS(bytes, median(ms));
+
+export interface OverwriteOutcome {
+  contender: string;
+  label: string;
+  segmentObjects: number;
+  segmentBytes: number;
+}
+
+/**
+ * What a re-upload under the same name leaves on Swift: each contender uploads `bytes` twice to
+ * one key, then the key is deleted, and the segments left in `<bucket>+segments` are counted.
+ */
+export async function overwriteCheck(
+  admin: S3Client,
+  bytes: number,
+  segments: () => Promise<{ objects: number; bytes: number }>,
+  log: (line: string) => void,
+): Promise<OverwriteOutcome[]> {
+  const started = now();
+  const worker = new TransferWorker('overwrite');
+  const specs = [
+    { id: 'module-aws', label: 'module (aws)', kind: 'module' as const, backend: 'aws' as const },
+    {
+      id: 'module-local',
+      label: 'module (local)',
+      kind: 'module' as const,
+      backend: 'local' as const,
+    },
+    {
+      id: 'raw-aws',
+      label: 'lib-storage Upload',
+      kind: 'raw' as const,
+      backend: 'aws' as const,
+    },
+  ];
+  const outcomes: OverwriteOutcome[] = [];
+  try {
+    await worker.init(specs.map((s) => ({ name: s.id, kind: s.kind, backend: s.backend })));
+    for (const spec of specs) {
+      const before = await segments();
+      const key = `overwrite-${spec.id}`;
+      await worker.upload(spec.id, dataFile(bytes), key);
+      await worker.upload(spec.id, dataFile(bytes), key);
+      await deleteObject(admin, key);
+      const after = await segments();
+      outcomes.push({
+        contender: spec.id,
+        label: spec.label,
+        segmentObjects: after.objects - before.objects,
+        segmentBytes: after.bytes - before.bytes,
+      });
+    }
+  } finally {
+    await worker.close();
+  }
+  log(`overwrite check in ${((now() - started) / 1000).toFixed(1)} s`);
+  return outcomes;
+}

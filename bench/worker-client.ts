@@ -76,7 +76,7 @@ function timingOf(reply: WorkerReply): Timing {
   return {
     ms: reply.ms ?? Number.NaN,
     cpuMs: reply.cpuMs,
-    recordMs: reply.recordMs,
-    prehashMs: reply.prehashMs,
+    spoolMs: reply.spoolMs,
+    sendMs: reply.sendMs,
   };
 }

@@ -1,0 +1,84 @@
+/**
+ * The spool step on its own, in a fresh process and without a server: a stream of `file` (64
+ * KiB chunks of a file in the page cache, as the transfer contenders read it) spooled to a
+ * temporary file in `spoolDir`, three ways, alternated over `runs` rounds:
+ *
+ * - `src`: src's `prepareProjectBody` (project/project-body.ts), then `discard()`;
+ * - `fast`: the fast-spool prototype (`spoolFast` in bench/prototype.ts: writes of about 1 MiB,
+ *   one in flight while the next chunks are hashed), then the file is removed;
+ * - `hash`: reading and hashing the stream without writing it (the floor of any design that
+ *   must know the SHA-256 before the upload starts).
+ *
+ * Prints one JSON line: { bytes, src: ms[], fast: ms[], hash: ms[], removeMs: ms[] }.
+ * argv: JSON { file, spoolDir, partSize, runs }
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, statSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import { prepareProjectBody } from '../src/credentials/project/project-body.js';
+import { now } from './common.js';
+import { spoolFast } from './prototype.js';
+
+export interface SpoolResult {
+  bytes: number;
+  src: number[];
+  fast: number[];
+  hash: number[];
+  /** Removing src's spool file (`discard()`), per run. */
+  removeMs: number[];
+}
+
+const job = JSON.parse(process.argv[2]) as {
+  file: string;
+  spoolDir: string;
+  partSize: number;
+  runs: number;
+};
+const limits = {
+  maxProjectSize: 5 * 1024 ** 3,
+  wholeBodyLimit: job.partSize,
+  spoolDir: job.spoolDir,
+};
+const result: SpoolResult = {
+  bytes: statSync(job.file).size,
+  src: [],
+  fast: [],
+  hash: [],
+  removeMs: [],
+};
+
+const ways: Record<'src' | 'fast' | 'hash', () => Promise<void>> = {
+  async src() {
+    const t0 = now();
+    const body = await prepareProjectBody(createReadStream(job.file), limits);
+    result.src.push(now() - t0);
+    if (body.kind !== 'spooled') throw new Error('expected a spooled body');
+    const t1 = now();
+    await body.discard();
+    result.removeMs.push(now() - t1);
+  },
+  async fast() {
+    const t0 = now();
+    const spooled = await spoolFast(createReadStream(job.file), limits);
+    result.fast.push(now() - t0);
+    if (Buffer.isBuffer(spooled)) throw new Error('expected a spooled body');
+    await rm(spooled.file, { force: true });
+  },
+  async hash() {
+    const t0 = now();
+    const hash = createHash('sha256');
+    await pipeline(createReadStream(job.file), hash);
+    hash.digest('hex');
+    result.hash.push(now() - t0);
+  },
+};
+
+const order = ['src', 'fast', 'hash'] as const;
+await ways.hash(); // warm-up: the file into the page cache, the code paths loaded
+result.hash.length = 0;
+for (let run = 0; run < job.runs; run++) {
+  // Each round starts with the next way.
+  for (let i = 0; i < order.length; i++) await ways[order[(i + run) % order.length]]();
+}
+process.stdout.write(JSON.stringify(result) + '\n');
