@@ -10,7 +10,6 @@ import {
 } from '../errors.js';
 import {
   deadlineExceeded,
-  isPreconditionFailed,
   type StorageCall,
   summarizeError,
   toStorageError,
@@ -190,32 +189,5 @@ describe('deadlineExceeded', () => {
     expect(err.message).toContain('download');
     expect(err.message).toContain('demo.zip');
     expect(err.message).toContain('1500 ms');
-  });
-});
-
-describe('isPreconditionFailed', () => {
-  it.each<[string, unknown]>([
-    ['an SDK PreconditionFailed', sdkError('PreconditionFailed', 412)],
-    ['a bare 412', sdkError('UnknownError', 412)],
-    ['a minio PreconditionFailed', minioError('PreconditionFailed')],
-    [
-      'a typed error whose cause is a 412',
-      toStorageError(sdkError('PreconditionFailed', 412), KEY_CALL),
-    ],
-  ])('recognises %s', (_label, err) => {
-    expect(isPreconditionFailed(err)).toBe(true);
-  });
-
-  it.each<[string, unknown]>([
-    ['a 404', sdkError('NoSuchKey', 404)],
-    ['a 500', sdkError('InternalError', 500)],
-    ['a network error', { code: 'ECONNRESET' }],
-    ['a typed error without a cause', new StorageUnavailableError('down')],
-    ['a typed error whose cause is a 404', toStorageError(sdkError('NoSuchKey', 404), KEY_CALL)],
-    ['undefined', undefined],
-    ['null', null],
-    ['a string', 'PreconditionFailed'],
-  ])('does not mistake %s for a failed precondition', (_label, err) => {
-    expect(isPreconditionFailed(err)).toBe(false);
   });
 });

@@ -96,14 +96,3 @@ export function deadlineExceeded(call: StorageCall, ms: number): StorageUnavaila
     { name: 'TimeoutError' },
   );
 }
-
-/** A conditional request (`If-Match`) found another object than expected. */
-export function isPreconditionFailed(err: unknown): boolean {
-  const summary =
-    err instanceof CredentialsError ? (err.cause as ErrorSummary | undefined) : summarizeError(err);
-  return (
-    summary?.status === 412 ||
-    summary?.code === 'PreconditionFailed' ||
-    summary?.name === 'PreconditionFailed'
-  );
-}
