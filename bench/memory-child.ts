@@ -11,7 +11,7 @@
  *
  * Also the sweep's child: one module upload with given part settings, timed and measured.
  *
- * argv: JSON MemoryJob { kind: 'module' | 'raw', options?, prototype?, backend, op, file, key, sink }
+ * argv: JSON MemoryJob { kind: 'module' | 'raw', options?, backend, op, file, key, sink }
  */
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -24,15 +24,12 @@ import {
   rawAwsContender,
   rawMinioContender,
 } from './contenders.js';
-import { type PrototypeSwitches, setPrototype } from './prototype.js';
 import { instrumentSteps, resetStepTimes, stepTimes } from './steps.js';
 
 export interface MemoryJob {
   kind: 'module' | 'raw';
   /** Module options (partSize, partConcurrency); default: none, the module's defaults. */
   options?: CredentialsModuleOptions;
-  /** Prototypes of src changes to install (module only). */
-  prototype?: PrototypeSwitches;
   backend: Backend;
   op: 'upload' | 'download';
   file: string;
@@ -59,8 +56,7 @@ const job = JSON.parse(process.argv[2]) as MemoryJob;
 let contender: Contender | undefined;
 try {
   await mkdir(path.dirname(job.sink), { recursive: true });
-  setPrototype(job.prototype); // installs the prototypes when any is switched on
-  instrumentSteps(); // after them, so that it times them too
+  instrumentSteps();
   contender =
     job.kind === 'module'
       ? await moduleContender(job.backend, job.options)

@@ -3,12 +3,11 @@
  * a V8 CPU profile (the same as `node --cpu-prof`) of one upload of `file` only, and prints one
  * JSON line summarising its self time by function and by category.
  *
- * argv: JSON { backend, file, key, prototype?: PrototypeSwitches }
+ * argv: JSON { backend, file, key }
  */
 import { Session } from 'node:inspector';
 import { type Backend, dataFile, MiB, now } from './common.js';
 import { moduleContender } from './contenders.js';
-import { type PrototypeSwitches, setPrototype } from './prototype.js';
 
 interface ProfileNode {
   id: number;
@@ -59,12 +58,10 @@ const job = JSON.parse(process.argv[2]) as {
   backend: Backend;
   file: string;
   key: string;
-  prototype?: PrototypeSwitches;
 };
 const contender = await moduleContender(job.backend);
 try {
   await contender.upload(dataFile(MiB), `${job.key}.warm`);
-  setPrototype(job.prototype);
   const session = new Session();
   session.connect();
   await post(session, 'Profiler.enable');
@@ -110,6 +107,5 @@ try {
   };
   process.stdout.write(JSON.stringify(summary) + '\n');
 } finally {
-  setPrototype();
   await contender.close();
 }

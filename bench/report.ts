@@ -47,7 +47,7 @@ export interface RawOutcomes {
   leftovers: { afterTransfer: Leftovers; atEnd: Leftovers };
   overwrite: OverwriteOutcome[];
   sweep: SweepPoint[];
-  sweepPlan: { bytes: number; reps: number; prototype: string };
+  sweepPlan: { bytes: number; reps: number };
   memory: MemoryRow[];
   profiles: ProfileRow[];
   registry: RegistryOutcome;
@@ -79,11 +79,19 @@ export const NO_LOSS_SHARE = 0.95;
 export const CONTENDERS = {
   module: (b: Backend) => `module-${b}`,
   raw: (b: Backend) => `raw-${b}`,
-  variant: (b: Backend, id: string) => `module-${b}.${id}`,
   boto3: 'boto3',
 };
-/** The prototype variants of transfer.ts, in order (ids). */
-export const VARIANTS = ['pooled', 'pooled.unsigned', 'all'];
+
+/**
+ * The part buffers a streamed upload holds, whatever the project's size: src's `uploadInParts`
+ * (store/multipart-upload.ts) reads each part from the spool file by position into one of
+ * partConcurrency buffers of partSize, allocated once per upload and reused. POOL_FORMULA
+ * names it in the prose; change both together if src changes the count.
+ */
+export const poolMiB = (partSize: number, partConcurrency: number): number =>
+  (partSize * partConcurrency) / MiB;
+const POOL_BUFFERS = 'partConcurrency';
+const POOL_FORMULA = `partSize x ${POOL_BUFFERS}`;
 
 interface SettingScore {
   partSize: number;
@@ -164,22 +172,6 @@ export function recommendSetting(
   };
 }
 
-/**
- * With pooled parts an upload holds the pool, partSize x (partConcurrency + 1), plus what the
- * spool step leaves for the garbage collector (measured: about 20-28 MiB). The pool budget
- * that keeps the total within the memory target with that margin:
- */
-export const POOL_BUDGET_MIB = 36;
-
-/** The fastest sweep setting whose pool fits POOL_BUDGET_MIB (the defaults for pooled parts). */
-export function pooledSetting(
-  points: SweepPoint[],
-): { partSize: number; partConcurrency: number } | undefined {
-  return scoreSettings(points)
-    .filter((s) => (s.partSize * (s.partConcurrency + 1)) / MiB <= POOL_BUDGET_MIB)
-    .sort((a, b) => b.score - a.score)[0];
-}
-
 export function buildResults(raw: RawOutcomes) {
   const { transfer } = raw;
   const sizes = raw.plan.sizes;
@@ -221,8 +213,6 @@ export function buildResults(raw: RawOutcomes) {
     /** The same ratios from each contender's fastest run: where the median misses and this does not, the miss is within noise. */
     bestRunVsRaw: Quantity;
     bestRunVsBoto3: Quantity;
-    /** The prototypes of src changes (uploads): throughput ratios against the module, raw, boto3. */
-    prototypes?: { variant: string; vsRaw: Quantity; vsBoto3: Quantity; vsModule: Quantity }[];
   }[] = [];
   const targets: Target[] = [];
   for (const bytes of sizes) {
@@ -238,20 +228,6 @@ export function buildResults(raw: RawOutcomes) {
           bestRunVsRaw: q(bestRatio(m, CONTENDERS.raw(backend), direction, bytes), 'x'),
           bestRunVsBoto3: q(bestRatio(m, CONTENDERS.boto3, direction, bytes), 'x'),
         };
-        if (direction === 'upload') {
-          row.prototypes = VARIANTS.filter((v) =>
-            sample(CONTENDERS.variant(backend, v), direction, bytes),
-          ).map((v) => {
-            const id = CONTENDERS.variant(backend, v);
-            return {
-              variant: v,
-              vsRaw: q(ratio(id, CONTENDERS.raw(backend), direction, bytes), 'x'),
-              vsBoto3: q(ratio(id, CONTENDERS.boto3, direction, bytes), 'x'),
-              vsModule: q(ratio(id, m, direction, bytes), 'x'),
-            };
-          });
-          if (row.prototypes.length === 0) delete row.prototypes;
-        }
         ratios.push(row);
         const rawName =
           backend === 'aws' ? 'lib-storage / GetObject' : 'minio putObject / getObject';
@@ -398,8 +374,8 @@ export function buildResults(raw: RawOutcomes) {
     growth: q(s.growthMiB, 'MiB'),
     meetsMemory: s.growthMiB <= MEMORY_LIMIT_MIB,
     noThroughputLoss: s.score >= (currentScore ?? 0) * NO_LOSS_SHARE,
-    /** partSize x (partConcurrency + 1): what an upload holds with pooled parts. */
-    pool: q((s.partSize * (s.partConcurrency + 1)) / MiB, 'MiB'),
+    /** The part buffers an upload holds at this setting (`poolMiB`). */
+    pool: q(poolMiB(s.partSize, s.partConcurrency), 'MiB'),
   }));
   const findSetting = (setting: { partSize: number; partConcurrency: number } | undefined) =>
     setting &&
@@ -410,7 +386,6 @@ export function buildResults(raw: RawOutcomes) {
     );
   const recommendation = recommendSetting(raw.sweep, raw.defaults);
   const recommended = findSetting(recommendation);
-  const pooled = findSetting(pooledSetting(raw.sweep));
   const current = settings.find(
     (s) =>
       s.partSize.value === raw.defaults.partSize / MiB &&
@@ -427,7 +402,11 @@ export function buildResults(raw: RawOutcomes) {
     size: sizeQ(m.bytes),
     partSize: m.partSize === undefined ? undefined : q(m.partSize / MiB, 'MiB'),
     partConcurrency: m.partConcurrency === undefined ? undefined : q(m.partConcurrency, 'parts'),
-    prototype: m.prototype,
+    /** The part buffers of a module upload (`poolMiB`); streamed uploads only hold them. */
+    pool:
+      m.kind === 'module' && m.partSize !== undefined && m.partConcurrency !== undefined
+        ? q(poolMiB(m.partSize, m.partConcurrency), 'MiB')
+        : undefined,
     runs: q(m.results.length, 'runs'),
     baseline: medianOf(m.results.map((x) => x.baselineMiB)),
     growth: medianOf(m.results.map((x) => x.growthMiB)),
@@ -560,27 +539,21 @@ export function buildResults(raw: RawOutcomes) {
     sweep: {
       size: sizeQ(sweepBytes),
       reps: q(raw.sweepPlan.reps, 'runs'),
-      prototype: raw.sweepPlan.prototype,
       points: sweepPoints,
       settings,
       recommended,
       recommendationReason: recommendation?.reason,
       current,
-      /** The fastest setting whose pool fits POOL_BUDGET_MIB (for pooled parts). */
-      pooled,
     },
     spool: {
       size: sizeQ(raw.spool.bytes),
       runs: q(raw.spool.src.length, 'runs'),
       src: q(median(raw.spool.src), 'ms'),
-      fast: q(median(raw.spool.fast), 'ms'),
       hashOnly: q(median(raw.spool.hash), 'ms'),
       remove: q(median(raw.spool.removeMs), 'ms'),
       srcRate: q(mibPerS(raw.spool.bytes, median(raw.spool.src)), 'MiB/s'),
-      fastRate: q(mibPerS(raw.spool.bytes, median(raw.spool.fast)), 'MiB/s'),
       hashOnlyRate: q(mibPerS(raw.spool.bytes, median(raw.spool.hash)), 'MiB/s'),
       srcSamples: raw.spool.src.map((ms) => q(ms, 'ms')),
-      fastSamples: raw.spool.fast.map((ms) => q(ms, 'ms')),
       hashOnlySamples: raw.spool.hash.map((ms) => q(ms, 'ms')),
     },
     memory: memoryRows,
@@ -610,22 +583,7 @@ function markdownTable(header: string[], rows: string[][], align?: ('l' | 'r')[]
   return [header, sep, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
 }
 
-const CONTENDER_ORDER = [
-  'module-aws',
-  'raw-aws',
-  'module-local',
-  'raw-local',
-  'boto3',
-  ...BACKENDS.flatMap((b) => VARIANTS.map((v) => CONTENDERS.variant(b, v))),
-];
-
-const VARIANT_LABELS: Record<string, string> = {
-  pooled: '+ pooled parts',
-  'pooled.unsigned': '+ pooled parts + unsigned payload',
-  all: '+ pooled parts + unsigned payload + fast spool',
-};
-const ALL_LABEL = 'pooled parts + unsigned payload + fast spool';
-const POOLED_LABEL = 'pooled parts';
+const CONTENDER_ORDER = ['module-aws', 'raw-aws', 'module-local', 'raw-local', 'boto3'];
 
 function transferMatrix(results: Results): { header: string[]; rows: string[][] } {
   const sizes = Object.keys(results.transfer.runs);
@@ -648,21 +606,6 @@ function transferMatrix(results: Results): { header: string[]; rows: string[][] 
     ];
   });
   return { header, rows };
-}
-
-function prototypeRows(results: Results): string[][] {
-  return results.transfer.ratios
-    .filter((r) => r.prototypes)
-    .flatMap((r) =>
-      (r.prototypes ?? []).map((p) => [
-        r.backend,
-        `${r.size.value} MiB`,
-        VARIANT_LABELS[p.variant] ?? p.variant,
-        fmt(p.vsModule.value, 2),
-        fmt(p.vsRaw.value, 2),
-        fmt(p.vsBoto3.value, 2),
-      ]),
-    );
 }
 
 function stepRows(results: Results): string[][] {
@@ -728,9 +671,6 @@ export function renderTable(results: Results): string {
         fmt(r.bestRunVsBoto3.value, 2),
       ]),
     ),
-    '',
-    'PROTOTYPES of src changes (uploads): throughput ratios',
-    table(['backend', 'size', 'variant', '/ module', '/ raw', '/ boto3'], prototypeRows(results)),
     '',
     'STEPS of streamed module uploads (medians): spool = source -> temporary file, hashed; send = multipart upload from it',
     table(STEP_HEADER, stepRows(results)),
@@ -859,20 +799,13 @@ export function renderMarkdown(results: Results): string {
     r.transfer.ratios.find(
       (x) => x.backend === backend && x.size.value === size && x.direction === direction,
     );
-  const proto = (backend: string, size: number, variant: string) =>
-    ratioRow(backend, size, 'upload')?.prototypes?.find((p) => p.variant === variant);
   const stepOf = (contender: string, size: number) =>
     r.transfer.steps.find((x) => x.contender === contender && x.size.value === size);
   const memModule = (backend: string, op: string, size: number) =>
     r.memory.find((x) => !x.extra && x.backend === backend && x.op === op && x.size.value === size);
-  const memExtra = (backend: string, prototype: string | undefined, setting: string) =>
+  const memExtra = (backend: string, setting: string) =>
     r.memory.find(
-      (x) =>
-        x.extra &&
-        x.kind === 'module' &&
-        x.backend === backend &&
-        x.prototype === prototype &&
-        settingText(x) === setting,
+      (x) => x.extra && x.kind === 'module' && x.backend === backend && settingText(x) === setting,
     );
   const memRaw = (backend: string, op: string) =>
     r.memory.find((x) => x.kind === 'raw' && x.backend === backend && x.op === op);
@@ -885,6 +818,16 @@ export function renderMarkdown(results: Results): string {
   const bothBackends = (fn: (b: Backend) => string) => BACKENDS.map(fn).join('; ');
   const x2 = (v: number | undefined) => fmt(v ?? NaN, 2);
   const mib = (v: number | undefined) => fmt(v ?? NaN, 0);
+  const cores = mach.cores;
+  // How far single runs at the largest size stray from their median (the noise on the ratios).
+  const spreads = r.transfer.results
+    .filter((x) => x.size.value === largest && x.runs.value >= 2)
+    .map(
+      (x) =>
+        (Math.max(x.max.value - x.median.value, x.median.value - x.min.value) / x.median.value) *
+        100,
+    );
+  const spread = spreads.length > 0 ? fmt(Math.max(...spreads), 0) : 'n/a';
   const out: string[] = [];
 
   out.push(
@@ -892,7 +835,7 @@ export function renderMarkdown(results: Results): string {
     '',
     '<!-- Generated by `npm run bench` (bench/run.ts): do not edit by hand, re-run it. -->',
     '',
-    `Issue 6: transfers against the raw clients and boto3, memory, registry tokens and start-up of the module, measured side by side in one run. **${r.summary.met.value} of ${r.summary.targets.value} targets met**, ${r.summary.checksPassed.value} of ${r.summary.checks.value} checks passed, on ${r.meta.generatedAt.slice(0, 10)}${r.meta.quick ? ' (BENCH_QUICK smoke run: fewer runs, no 512 MiB)' : ''}. The module measured is the working tree: a streamed project larger than one part is spooled to a temporary file while hashed, then uploaded from it in parts with its SHA-256 set at CreateMultipartUpload (no CopyObject afterwards). Each missed target, its measured cause and its fix are in [Missed targets](#missed-targets-cause-and-fix).`,
+    `Issue 6: transfers against the raw clients and boto3, memory, registry tokens and start-up of the module, measured side by side in one run. **${r.summary.met.value} of ${r.summary.targets.value} targets met**, ${r.summary.checksPassed.value} of ${r.summary.checks.value} checks passed, on ${r.meta.generatedAt.slice(0, 10)}${r.meta.quick ? ' (BENCH_QUICK smoke run: fewer runs, no 512 MiB)' : ''}. The module measured is the working tree: a streamed project larger than one part is spooled to a temporary file while hashed, then its parts are read from that file by position into ${POOL_BUFFERS} buffers of partSize and sent as \`UNSIGNED-PAYLOAD\`, its SHA-256 set at CreateMultipartUpload (no CopyObject afterwards). Each missed target, its measured cause and its fix are in [Missed targets](#missed-targets-cause-and-fix).`,
     '',
     '## How to reproduce',
     '',
@@ -908,7 +851,7 @@ export function renderMarkdown(results: Results): string {
       .map(([k, v]) => `${k} ${v}`)
       .join(', ')}.`,
     '- The bench starts its own Swift s3api server (`test/services/start-s3.sh` with `S3_PORT=28080`, `S3_BASE=/tmp/nest-credentials-bench/s3`; ports 28080-28084) and a loopback fake ECR server on a free port, so it never disturbs a concurrent `npm test` (port 18080); it stops them and deletes its data at the end, also on failure or Ctrl-C. The module spools into `/tmp/nest-credentials-bench/spool` (its `spoolDir` option; the default is the OS temporary directory, the same disk here), so that spool files left behind can be counted. `BENCH_QUICK=1 npm run bench` is a one-minute smoke run.',
-    '- Absolute speeds of this machine vary from run to run (other work on the 2 cores, such as a concurrent test run, the disk): compare the **ratios**, measured side by side in one run with the contenders alternated, rather than MiB/s across runs. Single runs of one contender spread by up to ±20% here (see the min-max column), so with 3 runs at 512 MiB a ratio within about 0.9-1.1 is not a clear result either way.',
+    `- Absolute speeds of this machine vary from run to run (other work on the ${cores} cores, such as a concurrent test run, the disk): compare the **ratios**, measured side by side in one run with the contenders alternated, rather than MiB/s across runs. Single runs of one contender at ${largest} MiB stray from their median by up to ±${spread}% here (see the min-max column), so a ratio that close to 1.00 is not a clear result either way.`,
     '- Outputs: this file, `bench/results.json` (every figure as `{ value, unit }`) and the same tables on stdout.',
     '',
     '## Targets',
@@ -954,8 +897,7 @@ export function renderMarkdown(results: Results): string {
       `(${defaults.partSize.value} MiB parts, ${defaults.partConcurrency.value} at once), booted as an app would (Nest application context, \`ConfigModule\`). ` +
       '`lib-storage`: `new Upload({ client, params: { Body: fs.createReadStream(file) } })` and `GetObject` piped into a file, SDK defaults (5 MiB parts, 4 at once). `minio`: `putObject(bucket, key, fs.createReadStream(file))` (a stream of unknown size: 64 MiB parts) and `getObject` piped into a file. `boto3`: `upload_fileobj(open(file, "rb"))` and `download_file()`, `TransferConfig()` defaults (8 MiB parts, 10 threads); ' +
       `config: ${r.meta.boto3.config}. The clients get only what Swift needs (path-style addressing; the JS SDK \`requestChecksumCalculation\`/\`responseChecksumValidation: WHEN_REQUIRED\`, as the module sets for a custom endpoint; boto3 ${r.meta.boto3.botocore} sends no checksum trailers, botocore >= 1.36 would get \`request_checksum_calculation="when_required"\` from \`bench/boto3_worker.py\`).`,
-    "- **Fairness.** Every contender reads the same file (random bytes behind a ZIP signature, in the page cache) and writes downloads into a file in the same folder (boto3 writes files, so all do). Every contender runs in a process of its own (Node contenders in forked workers, boto3 in one Python worker) with a client created once, warmed up, and timed around the transfer only. The module's time includes everything `uploadProject` does: the ZIP check, spooling the source to a temporary file while hashing it, the multipart upload from that file, and removing it. Every contender downloads the **same object**: a multipart upload in the module's part size carrying `x-amz-meta-sha256`, so the module verifies it as it reads (the verification is part of its time).",
-    '- **Prototypes** (uploads at the largest size only, to keep within 10 minutes; not targets): the module with src changes measured before they are made, installed by monkey-patching (`bench/prototype.ts`). `pooled parts`: the parts are read from the spool file by position into a fixed pool of partConcurrency + 1 buffers (no 1 MiB stream chunks, no new Buffer per part), the multipart upload driven by the store for S3 too (instead of lib-storage). `unsigned payload`: part bodies are signed as `UNSIGNED-PAYLOAD` instead of being hashed again for SigV4. `fast spool`: the spool step writes about 1 MiB at a time (`writev`) with one write in flight while the next chunks are hashed, instead of awaiting a write of each 64 KiB chunk.',
+    `- **Fairness.** Every contender reads the same file (random bytes behind a ZIP signature, in the page cache) and writes downloads into a file in the same folder (boto3 writes files, so all do). Every contender runs in a process of its own (Node contenders in forked workers, boto3 in one Python worker) with a client created once, warmed up, and timed around the transfer only. The module's time includes everything \`uploadProject\` does: the ZIP check, spooling the source to a temporary file while hashing it (its SHA-256 must be known before CreateMultipartUpload, which carries it), the multipart upload from that file, and removing it. The module reads each part from the spool file by position into one of ${POOL_BUFFERS} buffers of partSize, allocated once per upload and reused, and sends it as \`UNSIGNED-PAYLOAD\` (option \`signParts\`: off): its own SHA-256, signed in CreateMultipartUpload, covers the bytes end to end and is checked on every download. The raw clients and boto3 sign each part with its own SHA-256 (their defaults over plain HTTP). Every contender downloads the **same object**: a multipart upload in the module's part size carrying \`x-amz-meta-sha256\`, so the module verifies it as it reads (the verification is part of its time).`,
     '',
     'Ratios (throughput / throughput; >= 1.00: as fast or faster):',
     '',
@@ -981,14 +923,6 @@ export function renderMarkdown(results: Results): string {
     ),
     '',
     'The targets use the medians. The ratios of the fastest runs are a check on noise: where a median ratio misses 1.00 and the fastest-run ratio does not, the miss is within the run-to-run spread of this machine (see min-max below).',
-    '',
-    'The prototypes, uploads:',
-    '',
-    markdownTable(
-      ['backend', 'size', 'module', 'prototype / module', 'prototype / raw', 'prototype / boto3'],
-      prototypeRows(r),
-      ['l', 'r', 'l', 'r', 'r', 'r'],
-    ),
     '',
     "Median wall time, spread and CPU of each contender's process (CPU of all its threads; 100% = one core):",
     '',
@@ -1024,7 +958,7 @@ export function renderMarkdown(results: Results): string {
   out.push(
     '### The spool step',
     '',
-    "A streamed project larger than one part is read once into a temporary file while it is hashed, counted and held to the size limit (**spool**), then uploaded from that file in parts with its SHA-256 set at CreateMultipartUpload (**send**), and the file is removed (**rest**). Times inside the uploads above, medians, measured around src's own `ProjectStorage.upload` and `ObjectStore.putStream` (`bench/steps.ts`). The last column compares the send step alone with the raw client's whole upload (>= 1.00: the module's multipart upload is as fast as the raw client's, the gap is the spool step):",
+    "A streamed project larger than one part is read once into a temporary file while it is hashed, counted and held to the size limit (**spool**), then uploaded from that file in parts with its SHA-256 set at CreateMultipartUpload (**send**), and the file is removed (**rest**). Times inside the uploads above, medians, measured around src's own `ProjectStorage.upload` and `ObjectStore.putParts` (`bench/steps.ts`). The last column compares the send step alone with the raw client's whole upload (>= 1.00: the module's multipart upload is as fast as the raw client's, the gap is the spool step):",
     '',
     markdownTable(STEP_HEADER, stepRows(r)),
     '',
@@ -1078,18 +1012,16 @@ export function renderMarkdown(results: Results): string {
         'growth MiB',
         `<= ${MEMORY_LIMIT_MIB} MiB`,
         'no loss vs default',
-        'pool MiB (pooled parts)',
+        `part buffers MiB (${POOL_FORMULA})`,
       ],
       [...sweep.settings]
         .sort((a, b) => b.score.value - a.score.value)
         .map((s) => {
           const same = (o: typeof s | undefined) =>
             o !== undefined && settingText(o) === settingText(s);
-          const notes = [
-            same(cur) ? 'default' : '',
-            same(rec) ? '**recommended**' : '',
-            same(sweep.pooled) ? 'fastest pool <= ' + POOL_BUDGET_MIB + ' MiB' : '',
-          ].filter(Boolean);
+          const notes = [same(cur) ? 'default' : '', same(rec) ? '**recommended**' : ''].filter(
+            Boolean,
+          );
           return [
             `${settingText(s)}${notes.length ? ` (${notes.join(', ')})` : ''}`,
             fmt(s.score.value, 0),
@@ -1102,15 +1034,25 @@ export function renderMarkdown(results: Results): string {
       ['l', 'r', 'r', 'l', 'l', 'r'],
     ),
     '',
-    `The rule (\`recommendSetting\` in \`bench/report.ts\`): among the settings with no loss, the fastest that meets the memory target on both backends; when none does, one that is clearly faster than the default (a score above ${fmt(100 / NO_LOSS_SHARE, 0)}% of the default's, and on each backend a median below the default's fastest run) without more memory; otherwise the default stays. Here: **${settingText(rec)}** (${r.sweep.recommendationReason ?? 'n/a'}). With pooled parts an upload holds the pool, partSize x (partConcurrency + 1), plus what the spool step leaves (see Memory); the fastest setting whose pool fits ${POOL_BUDGET_MIB} MiB is ${settingText(sweep.pooled)}, measured with pooled parts in the memory table. See [Defaults](#4-defaults).`,
+    `The rule (\`recommendSetting\` in \`bench/report.ts\`): among the settings with no loss, the fastest that meets the memory target on both backends; when none does, one that is clearly faster than the default (a score above ${fmt(100 / NO_LOSS_SHARE, 0)}% of the default's, and on each backend a median below the default's fastest run) without more memory; otherwise the default stays. Here: **${settingText(rec)}** (${r.sweep.recommendationReason ?? 'n/a'}). Every streamed upload holds its part buffers (last column) plus what the spool step leaves (see Memory). See [Defaults](#4-defaults).`,
     '',
   );
 
   // Memory
+  const peakSpreads = r.memory
+    .filter((x) => x.runs.value > 1)
+    .map((x) => {
+      const g = x.growthSamples.map((y) => y.value);
+      return Math.max(...g) - Math.min(...g);
+    });
+  const peakSpread =
+    peakSpreads.length > 0
+      ? `: by up to ${mib(Math.max(...peakSpreads))} MiB between runs here`
+      : '';
   out.push(
     '## 2. Memory',
     '',
-    `Peak RSS growth over the baseline, each run in a fresh process (\`bench/memory-child.ts\`): boot, a 1 MiB warm-up round trip, baseline RSS, then one upload from a read stream or one download into a file while RSS is sampled every 20 ms; the peak is the highest sample, or the kernel's \`maxRSS\` when that rose during the transfer. Uploads of the module at 64 MiB and more: the median of ${r.memory.find((x) => !x.extra && x.op === 'upload' && x.size.value === largest)?.runs.value ?? 1} process(es) (when the garbage collector runs moves single peaks by ±20 MiB); other rows one process. "Spool step" and "send step": the highest RSS sample during each step of a streamed module upload; "Buffers": the highest growth of \`process.memoryUsage().arrayBuffers\` (Buffer memory outside the JS heap). Rows other than \`module\` are for comparison (no target): other part settings, the pooled-parts prototype, and the raw clients.`,
+    `Peak RSS growth over the baseline, each run in a fresh process (\`bench/memory-child.ts\`): boot, a 1 MiB warm-up round trip, baseline RSS, then one upload from a read stream or one download into a file while RSS is sampled every 20 ms; the peak is the highest sample, or the kernel's \`maxRSS\` when that rose during the transfer. Uploads of the module at 64 MiB and more: the median of ${r.memory.find((x) => !x.extra && x.op === 'upload' && x.size.value === largest)?.runs.value ?? 1} process(es) (when the garbage collector runs moves single peaks${peakSpread}); other rows one process. "Spool step" and "send step": the highest RSS sample during each step of a streamed module upload; "Buffers": the highest growth of \`process.memoryUsage().arrayBuffers\` (Buffer memory outside the JS heap). Rows other than \`module\` are for comparison (no target): the sweep's recommended setting when it is not the default, and the raw clients. "Part buffers": ${POOL_FORMULA}, what a streamed module upload holds whatever the size.`,
     '',
     markdownTable(
       [
@@ -1124,6 +1066,7 @@ export function renderMarkdown(results: Results): string {
         'each run MiB',
         'spool step MiB',
         'send step MiB',
+        'part buffers MiB',
         'Buffers MiB',
         'spool ms',
         'time ms',
@@ -1139,6 +1082,7 @@ export function renderMarkdown(results: Results): string {
         x.growthSamples.map((g) => fmt(g.value, 0)).join(', '),
         Number.isFinite(x.spoolPeak.value) ? fmt(x.spoolPeak.value, 0) : '',
         Number.isFinite(x.sendPeak.value) ? fmt(x.sendPeak.value, 0) : '',
+        x.pool && Number.isFinite(x.sendPeak.value) ? fmt(x.pool.value, 0) : '',
         fmt(x.arrayBuffersPeak.value, 0),
         Number.isFinite(x.spool.value) ? fmt(x.spool.value, 0) : '',
         fmt(x.duration.value, 0),
@@ -1218,10 +1162,8 @@ export function renderMarkdown(results: Results): string {
 
   // ---------------------------------------------------------------------------------------
   // Findings
-  const prof = (backend: string, variant: string) =>
-    r.profiles.find((p) => p.backend === backend && p.variant === variant);
-  const profShare = (backend: string, variant: string) => {
-    const p = prof(backend, variant);
+  const profShare = (backend: string) => {
+    const p = r.profiles.find((x) => x.backend === backend);
     if (!p) return [] as [string, number][];
     const total = Object.values(p.categories).reduce((sum, c) => sum + c.value, 0);
     return Object.entries(p.categories).map(([name, c]) => [name, (c.value / total) * 100]) as [
@@ -1229,36 +1171,23 @@ export function renderMarkdown(results: Results): string {
       number,
     ][];
   };
-  const share = (backend: string, variant: string, category: string) =>
-    profShare(backend, variant).find(([name]) => name === category)?.[1] ?? 0;
-  const profLine = (backend: string, variant: string) =>
-    profShare(backend, variant)
+  const share = (backend: string, category: string) =>
+    fmt(profShare(backend).find(([name]) => name === category)?.[1] ?? 0, 0);
+  const profLine = (backend: string) =>
+    profShare(backend)
       .slice(0, 6)
       .map(([name, pct]) => `${name} ${fmt(pct, 0)}%`)
       .join(', ') || 'n/a';
-  const allVariant = `module + ${ALL_LABEL}`;
-  const pooledAt = (b: Backend, setting: string) => memExtra(b, POOLED_LABEL, setting);
-  const pooledText = settingText(sweep.pooled);
   const hashMs = (1000 * small) / r.meta.sha256Speed.value;
   const sp = r.spool;
   const streamed = r.transfer.steps
     .filter((x) => x.contender === CONTENDERS.module('aws'))
     .map((x) => x.size.value);
-  const sendAllFaster = r.transfer.steps
-    .filter(
-      (x) => x.contender === CONTENDERS.module('aws') || x.contender === CONTENDERS.module('local'),
-    )
-    .every((x) => x.sendVsRaw.value >= 1);
+  const sendSlower = r.transfer.steps.filter(
+    (x) => BACKENDS.some((b) => x.contender === CONTENDERS.module(b)) && x.sendVsRaw.value < 1,
+  );
   const perBackend = (fn: (b: Backend) => string) =>
     BACKENDS.map((b) => `${b}: ${fn(b)}`).join('; ');
-  const inRunSpool = (b: Backend, variant: string) =>
-    stepOf(CONTENDERS.variant(b, variant), largest)?.spool.value ?? NaN;
-  const fastConfirmed = BACKENDS.every(
-    (b) => inRunSpool(b, 'all') < inRunSpool(b, 'pooled.unsigned'),
-  );
-  const fastInRun = perBackend(
-    (b) => `${mib(inRunSpool(b, 'pooled.unsigned'))} -> ${mib(inRunSpool(b, 'all'))} ms`,
-  );
   const stepLine = (b: Backend) =>
     streamed
       .map((size) => {
@@ -1266,78 +1195,95 @@ export function renderMarkdown(results: Results): string {
         return `at ${size} MiB spool ${mib(st?.spool.value)} ms = ${mib(st?.spoolShare.value)}% of the upload, send step alone ${x2(st?.sendVsRaw.value)}x the raw client's upload`;
       })
       .join(', ');
-  const protoLine = (b: Backend, against: 'vsRaw' | 'vsBoto3') =>
-    `${b} + pooled parts ${x2(proto(b, largest, 'pooled')?.[against].value)}, + unsigned payload ${x2(proto(b, largest, 'pooled.unsigned')?.[against].value)}, + fast spool ${x2(proto(b, largest, 'all')?.[against].value)}`;
-  const fastestRuns = (ts: Target[], against: 'vs-raw' | 'vs-boto3') =>
-    ts
-      .map((t) => {
-        const [, b, direction, sizeId] = t.id.split('.');
-        const row = ratioRow(b, Number.parseInt(sizeId, 10), direction);
-        return x2(against === 'vs-raw' ? row?.bestRunVsRaw.value : row?.bestRunVsBoto3.value);
-      })
-      .join(', ');
+  const idParts = (t: Target) => {
+    const [section, backend, direction, sizeId, against] = t.id.split('.');
+    return { section, backend, direction, size: Number.parseInt(sizeId ?? '', 10), against };
+  };
+  /** The target's ratio from the contenders' fastest runs. */
+  const bestRunOf = (t: Target) => {
+    const { backend, direction, size, against } = idParts(t);
+    const row = ratioRow(backend, size, direction);
+    return (against === 'vs-raw' ? row?.bestRunVsRaw.value : row?.bestRunVsBoto3.value) ?? NaN;
+  };
+  const fastestRuns = (ts: Target[]) => ts.map((t) => x2(bestRunOf(t))).join(', ');
+  const upMem = (b: Backend, size = largest) => memModule(b, 'upload', size);
+  /** Peak growth of the module's upload at the largest size beyond its part buffers. */
+  const beyondPool = (b: Backend) =>
+    (upMem(b)?.growth.value ?? NaN) - (upMem(b)?.pool?.value ?? NaN);
+  // The spool step's own peak is the reference for what is left beyond the part buffers.
+  const beyondWithinSpool = BACKENDS.every(
+    (b) => beyondPool(b) <= (upMem(b)?.spoolPeak.value ?? NaN) + FLAT_TOLERANCE_MIB / 2,
+  );
+  const beyondText =
+    `beyond its part buffers the upload grows by ${perBackend((b) => `${mib(beyondPool(b))} MiB (the spool step had reached ${mib(upMem(b)?.spoolPeak.value)} MiB)`)}: ` +
+    (beyondWithinSpool
+      ? "no more than the spool step had left, the garbage of the source's chunks"
+      : 'more than the spool step had left, so the send step adds memory of its own beyond the part buffers (not broken down further here)');
+  const sweepBeyond = sweep.settings.map((x) => x.growth.value - x.pool.value);
+  const sweepBeyondText = `${mib(Math.min(...sweepBeyond))}-${mib(Math.max(...sweepBeyond))} MiB`;
+  const fitting = sweep.settings.filter((x) => x.meetsMemory);
+  const fittingText = fitting
+    .map((x) => `${settingText(x)} (score ${fmt(x.score.value, 0)}%)`)
+    .join(', ');
 
   interface Group {
     name: string;
     cause: (ts: Target[]) => string;
     fix: (ts: Target[]) => string;
   }
-  const idParts = (t: Target) => {
-    const [section, backend, direction, sizeId, against] = t.id.split('.');
-    return { section, backend, direction, size: Number.parseInt(sizeId ?? '', 10), against };
-  };
+  const noise = (ts: Target[]) => ts.every((t) => bestRunOf(t) >= 1);
   const groups: Group[] = [
     {
       name: 'uploads of one part',
       cause: (ts) =>
-        `one PutObject, no spool step; median per ${small} MiB upload: ${perBackend((b) => `module ${fmt(get(CONTENDERS.module(b), 'upload', small)?.median.value ?? NaN, 1)} ms, raw ${fmt(get(CONTENDERS.raw(b), 'upload', small)?.median.value ?? NaN, 1)} ms`)}; boto3: ${fmt(get(CONTENDERS.boto3, 'upload', small)?.median.value ?? NaN, 1)} ms. The module adds the ZIP check and a SHA-256 of the body (${fmt(hashMs, 2)} ms per ${small} MiB here) to the same request; the fastest runs give ${fastestRuns(ts, idParts(ts[0]).against === 'vs-raw' ? 'vs-raw' : 'vs-boto3')}: the spread of a ${mib(get(CONTENDERS.module('aws'), 'upload', small)?.median.value)} ms request on a loaded machine`,
-      fix: () => 'nothing structural: per-request latency within noise, not throughput',
+        `one PutObject, no spool step; median per ${small} MiB upload: ${perBackend((b) => `module ${fmt(get(CONTENDERS.module(b), 'upload', small)?.median.value ?? NaN, 1)} ms, raw ${fmt(get(CONTENDERS.raw(b), 'upload', small)?.median.value ?? NaN, 1)} ms`)}; boto3: ${fmt(get(CONTENDERS.boto3, 'upload', small)?.median.value ?? NaN, 1)} ms; the fastest runs give ${fastestRuns(ts)}` +
+        (noise(ts)
+          ? `: within the spread of a ${mib(get(CONTENDERS.module('aws'), 'upload', small)?.median.value)} ms request on a loaded machine`
+          : `: ${ts.filter((t) => bestRunOf(t) < 1).length} of ${ts.length} below 1.00 as well, so not only noise (not broken down further by this bench)`),
+      fix: (ts) =>
+        noise(ts)
+          ? 'nothing structural: per-request latency within noise, not throughput'
+          : 'not known from this run: needs a profile of small uploads',
     },
     {
       name: 'streamed uploads against the raw client',
       cause: () =>
-        `the spool step, which the raw client does not have (it sends no SHA-256 up front): ${perBackend(stepLine)}. Alone, without a server, spooling ${sp.size.value} MiB takes ${mib(sp.src.value)} ms, of which reading and hashing ${mib(sp.hashOnly.value)} ms (section 1). ${sendAllFaster ? "The send step alone is faster than the raw client's whole upload (it reads the spool file in 1 MiB chunks, the raw client the source in 64 KiB ones), so the whole gap is the spool step" : "Where the send step alone is below 1.00x, lib-storage's / the MinIO store's new Buffer per part and the SDK's second SHA-256 of every part add to it (section 2)"}`,
+        `the spool step, which the raw client does not have: the SHA-256 must be known before CreateMultipartUpload, so the whole source is spooled before the first part is sent: ${perBackend(stepLine)}. Alone, without a server, spooling ${sp.size.value} MiB takes ${mib(sp.src.value)} ms, of which reading and hashing ${mib(sp.hashOnly.value)} ms (section 1). ` +
+        (sendSlower.length === 0
+          ? "The send step alone is at least as fast as the raw client's whole upload, so the gap is the spool step"
+          : `The send step alone is slower than the raw client's whole upload at ${sendSlower.map((x) => `${x.backend} ${x.size.value} MiB (${x2(x.sendVsRaw.value)}x)`).join(', ')}: there the gap is more than the spool step (section 2)`),
       fix: () =>
-        `${BACKENDS.every((b) => (proto(b, largest, 'all')?.vsRaw.value ?? 0) >= 1) ? 'the prototypes' : 'not fully by the changes measured here; the prototypes narrow it'}, at ${largest} MiB, ratio to the raw client: ${BACKENDS.map((b) => protoLine(b, 'vsRaw')).join('; ')}. The spool step itself can shrink only to reading and hashing (${mib(sp.hashOnly.value)} ms alone): it is the price of the SHA-256 at CreateMultipartUpload. For a source that is already a whole file (as here) the module could hash the file in place and upload from it, skipping the copy (saves the write: ${mib(sp.src.value - sp.hashOnly.value)} ms alone; not prototyped)`,
+        `none measured here. The spool step can shrink only to reading and hashing (${mib(sp.hashOnly.value)} of its ${mib(sp.src.value)} ms alone): it is the price of the SHA-256 at CreateMultipartUpload, and the send cannot start before it ends. For a source that is already a whole file (as here) the module could hash the file in place and upload from it, skipping the write (${mib(sp.src.value - sp.hashOnly.value)} ms alone; not measured)`,
     },
     {
       name: 'streamed uploads against boto3',
       cause: () =>
-        `the spool step (above) plus CPU on 2 cores shared with the server: at ${largest} MiB boto3 uses ${cpuGiB('boto3', 'upload', largest)} CPU s per GiB over 10 threads that read parts by position and hash with the GIL released, the module ${perBackend((b) => `${cpuGiB(CONTENDERS.module(b), 'upload', largest)}`)} on one JavaScript thread; its profile: ${perBackend((b) => `garbage collection ${fmt(share(b, 'module', 'garbage collection'), 0)}%, SHA-256 ${fmt(share(b, 'module', 'SHA-256'), 0)}% of the main thread`)}`,
+        `the spool step (above), and CPU on ${cores} cores shared with the server: at ${largest} MiB boto3 uses ${cpuGiB('boto3', 'upload', largest)} CPU s per GiB and reads and sends parts from the file in 10 threads from the start, the module ${perBackend((b) => cpuGiB(CONTENDERS.module(b), 'upload', largest))} CPU s per GiB on one JavaScript thread, sending after the spool step; the module's profile: ${perBackend((b) => `garbage collection ${share(b, 'garbage collection')}%, SHA-256 ${share(b, 'SHA-256')}%, idle ${share(b, 'idle (waiting for the server)')}% of the main thread`)}`,
       fix: () =>
-        `the prototypes close part of it (ratio to boto3 at ${largest} MiB: ${BACKENDS.map((b) => protoLine(b, 'vsBoto3')).join('; ')}); the rest is the spool step before the first part and one JavaScript thread against 10 Python threads. Not met by any change measured here`,
+        `none measured here: the spool step must end before the first part is sent (the SHA-256 at CreateMultipartUpload), while boto3 reads and sends from the start in 10 threads; the part settings are in the sweep (section 4)`,
     },
     {
       name: 'downloads against the raw client',
       cause: (ts) =>
-        `the module verifies the SHA-256 and the length of what it streams (${fmt(r.meta.sha256Speed.value, 0)} MiB/s of SHA-256 here, ${fmt(hashMs, 2)} ms per MiB on the JavaScript thread): at ${largest} MiB its process uses ${perBackend((b) => `${cpu(CONTENDERS.module(b), 'download', largest)}% of a core against ${cpu(CONTENDERS.raw(b), 'download', largest)}%`)}, taken from the server on 2 cores; fastest runs: ${fastestRuns(ts, 'vs-raw')}`,
+        `the module verifies the SHA-256 and the length of what it streams (${fmt(r.meta.sha256Speed.value, 0)} MiB/s of SHA-256 here, ${fmt(hashMs, 2)} ms per MiB on the JavaScript thread): at ${largest} MiB its process uses ${perBackend((b) => `${cpu(CONTENDERS.module(b), 'download', largest)}% of a core against ${cpu(CONTENDERS.raw(b), 'download', largest)}%`)}, taken from the server on ${cores} cores; fastest runs: ${fastestRuns(ts)}`,
       fix: () =>
         'none wanted: the verification is the contract (section 5); with the server on its own cores the gap should shrink (not measured)',
     },
     {
       name: 'downloads against boto3',
       cause: (ts) =>
-        `boto3 downloads 8 MiB ranges with 10 threads (at ${largest} MiB ${tp(CONTENDERS.boto3, 'download', largest)} MiB/s at ${cpu(CONTENDERS.boto3, 'download', largest)}% of a core), the module one GetObject stream plus the verification; fastest runs: ${fastestRuns(ts, 'vs-boto3')}`,
+        `boto3 downloads 8 MiB ranges with 10 threads (at ${largest} MiB ${tp(CONTENDERS.boto3, 'download', largest)} MiB/s at ${cpu(CONTENDERS.boto3, 'download', largest)}% of a core), the module one GetObject stream plus the verification; fastest runs: ${fastestRuns(ts)}`,
       fix: () =>
-        'parallel ranged GETs reassembled in order, with a bounded window (not prototyped; section 5)',
+        'parallel ranged GETs reassembled in order, with a bounded window (not measured; section 5)',
     },
     {
       name: 'memory of uploads',
       cause: () =>
-        `${perBackend((b) => {
-          const up = memModule(b, 'upload', largest);
-          return `${mib(up?.spoolPeak.value)} MiB by the end of the spool step, ${mib(up?.sendPeak.value)} MiB in the send step, Buffer memory up to ${mib(up?.arrayBuffersPeak.value)} MiB`;
-        })}: garbage, not live data. The spool step turns the source's 64 KiB chunks into garbage faster than V8 collects Buffer memory; the send step makes a new ${defaults.partSize.value} MiB Buffer per part (\`Buffer.concat\`, in lib-storage and in the MinIO store) out of 1 MiB chunks of the spool file, ${defaults.partConcurrency.value} in flight and one being filled, and freed ones return to the system late (section 3). From 64 to ${largest} MiB the growth rises by ${perBackend((b) => `${mib((memModule(b, 'upload', largest)?.growth.value ?? NaN) - (memModule(b, 'upload', 64)?.growth.value ?? NaN))} MiB`)}: more parts, more of that garbage before a full collection`,
+        `${perBackend((b) => `${mib(upMem(b)?.spoolPeak.value)} MiB by the end of the spool step, ${mib(upMem(b)?.sendPeak.value)} MiB in the send step, which holds ${mib(upMem(b)?.pool?.value)} MiB of part buffers`)} (${POOL_FORMULA}, allocated once and reused); ${beyondText}. From 64 to ${largest} MiB the growth changes by ${perBackend((b) => `${mib((upMem(b)?.growth.value ?? NaN) - (upMem(b, 64)?.growth.value ?? NaN))} MiB (spool step ${mib(upMem(b, 64)?.spoolPeak.value)} -> ${mib(upMem(b)?.spoolPeak.value)}, send step ${mib(upMem(b, 64)?.sendPeak.value)} -> ${mib(upMem(b)?.sendPeak.value)} MiB)`)} (section 3)`,
       fix: () =>
-        `pooled parts: ${perBackend((b) => `${mib(pooledAt(b, defaultText)?.growth.value)} MiB at ${defaultText}${pooledText !== defaultText && pooledText !== 'n/a' ? `, ${mib(pooledAt(b, pooledText)?.growth.value)} MiB at ${pooledText}` : ''}`)} (median of ${pooledAt('aws', defaultText)?.runs.value ?? 1}). The pool does not grow with the size (its 64 MiB figure is not measured). Part settings alone do not get there: no setting of the sweep is under ${MEMORY_LIMIT_MIB} MiB on both backends${
-          sweep.settings.some((x) => x.meetsMemory)
-            ? ' except ' +
-              sweep.settings
-                .filter((x) => x.meetsMemory)
-                .map((x) => `${settingText(x)} (score ${fmt(x.score.value, 0)}%)`)
-                .join(', ')
-            : ''
-        }`,
+        fitting.length === 0
+          ? `none measured here: no part setting of the sweep gets under ${MEMORY_LIMIT_MIB} MiB on both backends, and growth beyond the part buffers stays at ${sweepBeyondText} across its settings (section 4)`
+          : `smaller part buffers: ${fittingText} meet the target in the sweep (${sweep.size.value} MiB)${rec?.meetsMemory ? `; the sweep recommends ${settingText(rec)} (section 4)` : ', none of them without a loss of throughput (section 4)'}`,
     },
   ];
   const sweepSpread = median(
@@ -1355,23 +1301,22 @@ export function renderMarkdown(results: Results): string {
     .map((g) => ({ g, ts: missed.filter(inGroup(g)) }))
     .filter(({ ts }) => ts.length > 0);
   const ungrouped = missed.filter((t) => !groups.some((g) => inGroup(g)(t)));
+  const inRunSpool = (b: Backend) => stepOf(CONTENDERS.module(b), largest)?.spool.value ?? NaN;
 
   out.push(
-    '## Findings and recommended changes to src',
+    '## Findings',
     '',
-    'In short (each measured in this run; the src changes as prototypes in `bench/prototype.ts`):',
+    'In short (each measured in this run):',
     '',
-    `1. **The spool step** is what the new design costs: in the transfer runs at ${largest} MiB ${perBackend(
+    `1. **The spool step** is what the design costs: in the transfer runs at ${largest} MiB ${perBackend(
       (b) => {
         const st = stepOf(CONTENDERS.module(b), largest);
         return `${mib(st?.spool.value)} ms, ${mib(st?.spoolShare.value)}% of the upload`;
       },
-    )}; alone, without a server, ${mib(sp.src.value)} ms (${mib(sp.srcRate.value)} MiB/s), of which reading and hashing ${mib(sp.hashOnly.value)} ms. In exchange there is no CopyObject (45% of the upload at 512 MiB on Swift in the previous run) and no orphaned segments: ${lo.afterTransfer.segmentObjects.value} after ${fmt(lo.transferModuleStreamedUploads.value, 0)} MiB of streamed uploads, ${lo.atEnd.spoolFiles.value} spool files left.`,
-    `2. **Pooled parts** read from the spool file by position (\`ObjectStore.putStream\` taking the spool file): the memory fix, ${perBackend((b) => `${mib(pooledAt(b, defaultText)?.growth.value)} MiB against ${mib(memModule(b, 'upload', largest)?.growth.value)}`)} at ${largest} MiB, and no slower (${perBackend((b) => `${x2(proto(b, largest, 'pooled')?.vsModule.value)}x the module`)}).`,
-    `3. **\`UNSIGNED-PAYLOAD\` part bodies**: no second SHA-256 of every part by the SDK (SHA-256 share of the main thread in the profiles: ${perBackend((b) => `${fmt(share(b, 'module', 'SHA-256'), 0)}% as it is, ${fmt(share(b, allVariant, 'SHA-256'), 0)}% with the prototypes`)}); end to end ${perBackend((b) => `${x2(proto(b, largest, 'pooled.unsigned')?.vsModule.value)}x the module with pooled parts against ${x2(proto(b, largest, 'pooled')?.vsModule.value)}x without`)}.`,
-    `4. **Fast spool** (writes of about 1 MiB, one in flight while hashing): alone ${mib(sp.src.value)} -> ${mib(sp.fast.value)} ms for ${sp.size.value} MiB (${x2(sp.src.value / sp.fast.value)}x); inside the uploads ${fastInRun}${fastConfirmed ? '' : ' (not confirmed there)'}; the three prototypes together: ${perBackend((b) => `${x2(proto(b, largest, 'all')?.vsModule.value)}x the module, ${x2(proto(b, largest, 'all')?.vsRaw.value)}x the raw client`)}.`,
-    `5. **Defaults**: ${rec && settingText(rec) !== defaultText ? `the sweep recommends ${settingText(rec)} over ${defaultText}` : `${defaultText} stays`} (${r.sweep.recommendationReason ?? 'n/a'}); section 4.`,
-    '6. **Downloads**: no change (the integrity check is the difference); parallel ranged GETs need a prototype first.',
+    )}; alone, without a server, ${mib(sp.src.value)} ms (${mib(sp.srcRate.value)} MiB/s), of which reading and hashing ${mib(sp.hashOnly.value)} ms. In exchange the SHA-256 goes with CreateMultipartUpload: no CopyObject, and no orphaned segments (${lo.afterTransfer.segmentObjects.value} after ${fmt(lo.transferModuleStreamedUploads.value, 0)} MiB of streamed uploads, ${lo.atEnd.spoolFiles.value} spool files left).`,
+    `2. **The send step** (each part read from the spool file by position into one of ${POOL_BUFFERS} buffers of partSize, sent as \`UNSIGNED-PAYLOAD\`): at ${largest} MiB ${perBackend((b) => `${x2(stepOf(CONTENDERS.module(b), largest)?.sendVsRaw.value)}x the raw client's whole upload`)}. Memory of the whole upload at ${largest} MiB: ${perBackend((b) => `${mib(upMem(b)?.growth.value)} MiB, of which ${mib(upMem(b)?.pool?.value)} MiB part buffers`)} (target ${MEMORY_LIMIT_MIB} MiB).`,
+    `3. **Defaults**: ${rec && settingText(rec) !== defaultText ? `the sweep recommends ${settingText(rec)} over ${defaultText}` : `${defaultText} stays`} (${r.sweep.recommendationReason ?? 'n/a'}); section 4.`,
+    '4. **Downloads**: no change (the integrity check is the difference); parallel ranged GETs would need measuring first.',
     '',
     '### Missed targets: cause and fix',
     '',
@@ -1399,22 +1344,16 @@ export function renderMarkdown(results: Results): string {
   out.push(
     '### 1. The spool step',
     '',
-    `Alone (\`bench/spool-child.ts\`: a fresh process, no server, the ${sp.size.value} MiB file read as a stream of 64 KiB chunks from the page cache, the three ways alternated over ${sp.runs.value} rounds, medians):`,
+    `Alone (\`bench/spool-child.ts\`: a fresh process, no server, the ${sp.size.value} MiB file read as a stream of 64 KiB chunks from the page cache, the two ways alternated over ${sp.runs.value} rounds, medians):`,
     '',
     markdownTable(
       ['way', 'median ms', 'MiB/s', 'each run ms'],
       [
         [
-          "src's spool (`prepareProjectBody`): read, hash, await a write of each chunk",
+          "src's spool (`prepareProjectBody`): read, hash, write to the spool file",
           mib(sp.src.value),
           mib(sp.srcRate.value),
           sp.srcSamples.map((x) => mib(x.value)).join(', '),
-        ],
-        [
-          'fast-spool prototype: writes of about 1 MiB (`writev`), one in flight while hashing on',
-          mib(sp.fast.value),
-          mib(sp.fastRate.value),
-          sp.fastSamples.map((x) => mib(x.value)).join(', '),
         ],
         [
           'reading and hashing only, no file written (the floor)',
@@ -1426,64 +1365,45 @@ export function renderMarkdown(results: Results): string {
       ['l', 'r', 'r', 'r'],
     ),
     '',
-    `Removing src's spool file afterwards (\`discard()\`) takes ${fmt(sp.remove.value, 0)} ms. Inside the transfer runs the spool step is slower (${perBackend((b) => `${mib(stepOf(CONTENDERS.module(b), largest)?.spool.value)} ms`)} at ${largest} MiB, steps table in section 1) than alone: there it shares the 2 cores and the disk with Swift, still busy with the previous contender's upload and its deletion, and with whatever else runs on the machine (not separated further). **Recommended** (\`project/project-body.ts\`, \`spool\`): gather chunks into writes of about 1 MiB and keep one write in flight while hashing on (memory: two batches); the gain is ${x2(sp.src.value / sp.fast.value)}x alone here${fastConfirmed ? ` and shows inside the uploads too (spool step with pooled parts and unsigned payload, without and with it: ${fastInRun})` : `, but it does not show inside the uploads (spool step with pooled parts and unsigned payload, without and with it: ${fastInRun}; 3 runs each, and there the larger writes compete with Swift for the one disk): confirm it where the server has its own disk before adopting it`}. The spool step cannot drop below reading and hashing without giving up the SHA-256 at CreateMultipartUpload, the point of the design.`,
+    `Removing src's spool file afterwards (\`discard()\`) takes ${fmt(sp.remove.value, 0)} ms. Inside the transfer runs the spool step takes ${perBackend((b) => `${mib(inRunSpool(b))} ms`)} at ${largest} MiB (steps table in section 1)` +
+      (BACKENDS.every((b) => inRunSpool(b) > sp.src.value)
+        ? `, longer than alone: there it shares the ${cores} cores and the disk with Swift, still busy with the previous contender's upload and its deletion (not separated further)`
+        : '') +
+      `. The step is serial: the SHA-256 must be known before CreateMultipartUpload, so no part is sent before the whole source is in the spool file, and its share of each upload is the steps table's "spool % of upload". It cannot drop below reading and hashing without giving up the SHA-256 at CreateMultipartUpload, the point of the design; writing the file adds ${mib(sp.src.value - sp.hashOnly.value)} ms to it alone here.`,
     '',
-    '### 2. Uploads: the send step, pooled parts, unsigned payload',
+    '### 2. Uploads: the send step',
     '',
     `The send step alone against the raw client's whole upload: ${perBackend(stepLine)}. boto3 uploads ${largest} MiB at ${tp('boto3', 'upload', largest)} MiB/s using ${cpu('boto3', 'upload', largest)}% of a core (${cpuGiB('boto3', 'upload', largest)} CPU s per GiB, over its 10 threads); ` +
       bothBackends(
         (b) =>
           `the ${b} module ${tp(CONTENDERS.module(b), 'upload', largest)} MiB/s at ${cpu(CONTENDERS.module(b), 'upload', largest)}% (${cpuGiB(CONTENDERS.module(b), 'upload', largest)} CPU s/GiB), its raw client ${tp(CONTENDERS.raw(b), 'upload', largest)} MiB/s at ${cpu(CONTENDERS.raw(b), 'upload', largest)}% (${cpuGiB(CONTENDERS.raw(b), 'upload', largest)} CPU s/GiB)`,
       ) +
-      ". Swift's proxy and object server need most of the 2 cores, so every CPU second the client spends is taken from the server. " +
-      `A CPU profile of one ${largest} MiB module upload, spool step included (\`bench/profile-child.ts\`: the V8 profiler, as \`node --cpu-prof\`, around the upload only), share of the main thread's time: ` +
-      bothBackends(
-        (b) =>
-          `${b} as it is: ${profLine(b, 'module')}; ${b} + ${ALL_LABEL}: ${profLine(b, allVariant)}`,
-      ) +
-      '. Causes: (a) every byte is hashed twice on the one JavaScript thread, once by the module (its SHA-256, in the spool step) and once by the SDK to sign each part (`x-amz-content-sha256`: the AWS SDK hashes every Buffer body, even over HTTPS; minio-js does over HTTP), and the server verifies that hash again; (b) a new Buffer per part (`Buffer.concat` in lib-storage and in the MinIO store) out of 1 MiB chunks of the spool file keeps the garbage collector busy and costs memory (section 3); (c) the spool step comes before the first part is sent. boto3 reads 8 MiB parts straight from the file in 10 threads and hashes them with the GIL released.',
-    '',
-    `**Recommended:** (1) **pooled parts**: read each part from the spool file at its offset into a fixed pool of partConcurrency + 1 buffers, allocated once per upload and reused, and drive the multipart upload as \`MinioObjectStore.putStream\` already does (for S3 too, instead of lib-storage's chunker): \`ObjectStore.putStream\` would take the spool file (or a "read part n into this buffer" callback) instead of a stream; (2) **unsigned payload**: sign part bodies as \`UNSIGNED-PAYLOAD\` (AWS SDK: a \`build\`-step middleware setting \`x-amz-content-sha256: UNSIGNED-PAYLOAD\` on UploadPart/PutObject; minio-js: \`enableSHA256 = false\`), since the module's own SHA-256, signed in the create request and checked on every download, already covers the bytes end to end (over plain HTTP a man in the middle could then alter a body unnoticed until the download check, which fails it); (3) **fast spool** (section 1). Measured at ${largest} MiB, ratio to the module: ` +
-      bothBackends(
-        (b) =>
-          `${b} + pooled parts ${x2(proto(b, largest, 'pooled')?.vsModule.value)}x, + unsigned payload ${x2(proto(b, largest, 'pooled.unsigned')?.vsModule.value)}x, + fast spool ${x2(proto(b, largest, 'all')?.vsModule.value)}x = ${x2(proto(b, largest, 'all')?.vsRaw.value)}x the raw client and ${x2(proto(b, largest, 'all')?.vsBoto3.value)}x boto3`,
-      ) +
-      `. With 3 runs each on a loaded machine, steps between neighbouring variants of less than about 15% are not resolved; the profiles show where the time goes more reliably than the end-to-end ratios do.`,
+      `. Swift's proxy and object server run on the same ${cores} cores, so every CPU second a client spends is taken from the server. ` +
+      `A CPU profile of one ${largest} MiB module upload, spool step included (\`bench/profile-child.ts\`: the V8 profiler, as \`node --cpu-prof\`, around the upload only), share of the main thread's time: ${perBackend(profLine)}.` +
+      (BACKENDS.some((b) => (ratioRow(b, largest, 'upload')?.moduleVsBoto3.value ?? 1) < 1)
+        ? ` Where the module is slower than boto3 (module / boto3 at ${largest} MiB: ${perBackend((b) => x2(ratioRow(b, largest, 'upload')?.moduleVsBoto3.value))}), the figures show two differences: its spool step comes before the first part is sent (the steps table), and boto3 reads and sends parts from the file in 10 threads from the start, while the module does its work on one JavaScript thread and sends ${defaults.partConcurrency.value} parts at a time.`
+        : ''),
     '',
     '### 3. Memory',
     '',
     bothBackends((b) => {
-      const up = memModule(b, 'upload', largest);
+      const up = upMem(b);
       const raw = memRaw(b, 'upload');
-      return `${b}: the module's upload of ${largest} MiB grows RSS by ${mib(up?.growth.value)} MiB (runs: ${up?.growthSamples.map((g) => fmt(g.value, 0)).join(', ')}): ${mib(up?.spoolPeak.value)} MiB by the end of the spool step, ${mib(up?.sendPeak.value)} MiB in the send step; Buffer memory peaks at ${mib(up?.arrayBuffersPeak.value)} MiB; with pooled parts ${mib(pooledAt(b, defaultText)?.growth.value)} MiB; its raw client ${mib(raw?.growth.value)} MiB`;
+      return `${b}: the module's upload of ${largest} MiB grows RSS by ${mib(up?.growth.value)} MiB (runs: ${up?.growthSamples.map((g) => fmt(g.value, 0)).join(', ')}): ${mib(up?.spoolPeak.value)} MiB by the end of the spool step, ${mib(up?.sendPeak.value)} MiB in the send step with its ${mib(up?.pool?.value)} MiB of part buffers; Buffer memory peaks at ${mib(up?.arrayBuffersPeak.value)} MiB; its raw client ${mib(raw?.growth.value)} MiB`;
     }) +
-      `. The spool step holds at most one part (${defaults.partSize.value} MiB, read ahead to tell a small ZIP from a large one) and one 64 KiB chunk at a time, yet RSS grows by tens of MiB: the source's chunks are separate Buffers that become garbage once written, and V8 collects external (Buffer) memory only after tens of MiB of it have piled up. The send step then makes a new ${defaults.partSize.value} MiB Buffer per part out of 1 MiB chunks of the spool file (\`Buffer.concat\`; in lib-storage the remainder of each concatenation also keeps the previous one alive), ${defaults.partConcurrency.value} in flight and one being filled, and the freed ones go back to the system late (garbage collection driven by external-memory pressure, malloc keeping freed blocks). Part settings shift the send step's share but not the garbage (sweep: ${
-        sweep.settings.filter((x) => x.meetsMemory).length === 0
-          ? `no setting gets under ${MEMORY_LIMIT_MIB} MiB on both backends`
-          : `only ${sweep.settings
-              .filter((x) => x.meetsMemory)
-              .map((x) => `${settingText(x)} (score ${fmt(x.score.value, 0)}%)`)
-              .join(', ')} get under ${MEMORY_LIMIT_MIB} MiB on both backends`
-      }). Pooled parts remove both the per-part Buffers and the 1 MiB chunks of the send step: what remains is the pool plus the garbage the spool step left (${perBackend((b) => `${mib((pooledAt(b, defaultText)?.growth.value ?? NaN) - defaults.partSize.value * (defaults.partConcurrency.value + 1))} MiB over the ${defaults.partSize.value * (defaults.partConcurrency.value + 1)} MiB pool at ${defaultText}`)}).`,
-    '',
-    `Changing the spool read stream's \`highWaterMark\` (1 MiB in src) does not help: lib-storage concatenates whatever chunks it gets, and with chunks as large as a part (\`highWaterMark\` = partSize) it concatenates two of them per part (its chunker cuts only when it holds *more* than a part), which doubles the Buffers; lib-storage has no option that avoids the concatenation (\`partSize\` and \`queueSize\` only), hence pooled parts outside it. (\`bench/prototype.ts\` has the switch \`spoolHighWaterMark\` to try it; not part of the run.)`,
+      `. The spool step holds the head of the body (up to one part, ${defaults.partSize.value} MiB, read ahead to tell a small project from a large one) and one source chunk at a time, yet RSS has grown by the spool-step figures above by its end: the source's 64 KiB chunks are separate Buffers that become garbage once written, and V8 collects external (Buffer) memory only after some of it has piled up. The send step then holds its part buffers (${POOL_FORMULA}, allocated once per upload and reused); ${beyondText}. Part settings change the part buffers; growth beyond them is ${sweepBeyondText} across the sweep's settings (section 4).`,
     '',
   );
-  const recModule = (b: Backend) => rec && memExtra(b, undefined, settingText(rec));
-  const noSettingMeets = sweep.settings.every((x) => !x.meetsMemory);
+  const recModule = (b: Backend) => rec && memExtra(b, settingText(rec));
+  const noSettingMeets = fitting.length === 0;
   const lessMemory = [...sweep.settings]
     .filter((x) => cur && x.growth.value < cur.growth.value)
     .sort((a, b) => b.score.value - a.score.value);
   const lessMemoryAllSlower = lessMemory.every((x) => cur && x.score.value < cur.score.value);
-  const pooledDefault = (b: Backend) => pooledAt(b, defaultText)?.growth.value ?? NaN;
-  const pooledAlt = (b: Backend) => pooledAt(b, pooledText)?.growth.value ?? NaN;
-  const altMeasured = pooledText !== defaultText && pooledText !== 'n/a';
-  const defaultMeetsPooled = BACKENDS.every((b) => pooledDefault(b) <= MEMORY_LIMIT_MIB);
-  const altClearlyLower = BACKENDS.every((b) => pooledAlt(b) <= pooledDefault(b) - 5);
   out.push(
     '### 4. Defaults',
     '',
-    `The sweep (${sweep.size.value} MiB, the module as it is) scores the current ${defaultText} at ${fmt(cur?.score.value ?? NaN, 0)}% of the best with ${mib(cur?.growth.value)} MiB of growth, and recommends **${settingText(rec)}** (${r.sweep.recommendationReason ?? 'n/a'})` +
+    `The sweep (${sweep.size.value} MiB, the module as it is) scores the current ${defaultText} at ${fmt(cur?.score.value ?? NaN, 0)}% of the best with ${mib(cur?.growth.value)} MiB of growth (${mib(cur?.pool.value)} MiB of it part buffers), and recommends **${settingText(rec)}** (${r.sweep.recommendationReason ?? 'n/a'})` +
       (rec && settingText(rec) !== defaultText
         ? `: ${fmt(rec.score.value, 0)}% with ${mib(rec.growth.value)} MiB; checked at ${largest} MiB (memory table): ${bothBackends((b) => `${b} ${mib(recModule(b)?.growth.value)} MiB`)}`
         : '') +
@@ -1491,25 +1411,15 @@ export function renderMarkdown(results: Results): string {
     '',
     `**Decision for src:** ${rec && settingText(rec) !== defaultText ? `the sweep's recommendation, ${settingText(rec)}, differs from \`DEFAULT_TRANSFER_SETTINGS\` (${defaultText})` : `\`DEFAULT_TRANSFER_SETTINGS\` stays ${defaultText}`}. ${
       noSettingMeets
-        ? `No setting meets the memory target for the module as it is: its memory is mostly garbage rather than parts (section 3). `
-        : ''
+        ? `No setting meets the memory target: growth beyond the part buffers is ${sweepBeyondText} across the settings (section 3), so even the smallest part buffers leave the upload above ${MEMORY_LIMIT_MIB} MiB here. `
+        : `Settings that meet the memory target: ${fittingText}. `
     }${
       lessMemory.length === 0
         ? ''
         : lessMemoryAllSlower
-          ? `Every setting with less memory than the default is slower (${lessMemory.map((x) => `${settingText(x)} ${fmt(x.score.value, 0)}%`).join(', ')} against ${fmt(cur?.score.value ?? NaN, 0)}%) and still above the target, so a change would cost throughput without meeting it. `
-          : `Settings with less memory than the default: ${lessMemory.map((x) => `${settingText(x)} (${fmt(x.score.value, 0)}%, ${mib(x.growth.value)} MiB)`).join(', ')}. `
-    }With pooled parts the memory is the pool plus what the spool step leaves: at ${largest} MiB ${perBackend((b) => `${mib(pooledDefault(b))} MiB at ${defaultText} (pool ${defaults.partSize.value * (defaults.partConcurrency.value + 1)} MiB)${altMeasured ? `, ${mib(pooledAlt(b))} MiB at ${pooledText} (pool ${sweep.pooled?.pool.value} MiB)` : ''}`)}: ${
-      defaultMeetsPooled
-        ? `the default meets the target with pooled parts${BACKENDS.some((b) => pooledDefault(b) > MEMORY_LIMIT_MIB - 4) ? ' (by a few MiB only)' : ''}`
-        : 'the default still misses the target with pooled parts'
-    }${
-      altMeasured
-        ? altClearlyLower
-          ? `; ${pooledText} leaves clearly more margin (score ${fmt(sweep.pooled?.score.value ?? NaN, 0)}% against ${fmt(cur?.score.value ?? NaN, 0)}%): the defaults to ship with pooled parts`
-          : `; the smaller pool of ${pooledText} gives no clear margin here, so there is no case for changing the defaults with pooled parts either`
-        : ''
-    }.`,
+          ? `Every setting with less memory than the default is slower (${lessMemory.map((x) => `${settingText(x)} ${fmt(x.score.value, 0)}%`).join(', ')} against ${fmt(cur?.score.value ?? NaN, 0)}%)${noSettingMeets ? ' and still above the target, so a change would cost throughput without meeting it' : ''}.`
+          : `Settings with less memory than the default: ${lessMemory.map((x) => `${settingText(x)} (${fmt(x.score.value, 0)}%, ${mib(x.growth.value)} MiB)`).join(', ')}.`
+    }`,
     '',
   );
   out.push(
@@ -1521,14 +1431,14 @@ export function renderMarkdown(results: Results): string {
       const big = ratioRow(b, largest, 'download');
       return `${b}: at ${small} MiB the module takes ${fmt(mod?.median.value ?? NaN, 1)} ms against ${fmt(raw?.median.value ?? NaN, 1)} ms for the raw client; at ${largest} MiB module / raw is ${x2(big?.moduleVsRaw.value)} on the medians and ${x2(big?.bestRunVsRaw.value)} on the fastest runs, module / boto3 ${x2(big?.moduleVsBoto3.value)} and ${x2(big?.bestRunVsBoto3.value)}; the module's process uses ${cpu(CONTENDERS.module(b), 'download', largest)}% of a core against ${cpu(CONTENDERS.raw(b), 'download', largest)}% for the raw client`;
     }) +
-      `. The module does strictly more than \`GetObject\`: it verifies the SHA-256 and the length through one more stream. This machine hashes ${fmt(r.meta.sha256Speed.value, 0)} MiB/s, so the check costs ${fmt(hashMs, 2)} ms of CPU per ${small} MiB on the one JavaScript thread. For large objects the extra CPU (see the CPU column) is taken from the CPU-bound server on this 2-core machine, which is what the ratios show; with the server on its own cores it should shrink (not measured). **Recommended:** keep the verification (it is the contract); the download targets against a client that does not verify cannot be met with margin here. boto3 downloads with 10 threads of 8 MiB ranged GETs; parallel ranged downloads (reassembled in order, with a bounded window to keep memory flat) would need a proper prototype before they can be recommended.`,
+      `. The module does strictly more than \`GetObject\`: it verifies the SHA-256 and the length through one more stream. This machine hashes ${fmt(r.meta.sha256Speed.value, 0)} MiB/s, so the check costs ${fmt(hashMs, 2)} ms of CPU per ${small} MiB on the one JavaScript thread. For large objects the extra CPU (see the CPU column) is taken from the server on the same ${cores} cores, which is what the ratios show; with the server on its own cores it should shrink (not measured). **Recommended:** keep the verification (it is the contract, and it is what makes \`UNSIGNED-PAYLOAD\` uploads safe end to end); the download targets against a client that does not verify cannot be met with margin here. boto3 downloads with 10 threads of 8 MiB ranged GETs; parallel ranged downloads (reassembled in order, with a bounded window to keep memory flat) would need measuring before they can be recommended.`,
     '',
     '## Method notes',
     '',
     "- Uploads of each contender go to their own key and are deleted (untimed) after each run; downloads read the shared reference object. The bucket is on a fresh single-replica Swift on this machine's disk.",
     '- The module is compiled from `src/` into `bench/dist/src` at the start of the run (`tsc -p bench/tsconfig.json`), so the bench measures the working tree as it is.',
     '- Medians, not means: a single slow run (a disk flush, other work on the machine) does not move them.',
-    "- The spool and send steps are timed by wrapping `ProjectStorage.prototype.upload` and the stores' `putStream` (`bench/steps.ts`), nothing else in src is touched; the prototypes replace the stores' `putStream` (pooled parts, unsigned payload) and `ProjectStorage.prototype.uploadUntil` for streams (fast spool) while switched on.",
+    "- The spool and send steps are timed by wrapping `ProjectStorage.prototype.upload` and the stores' `putParts` (`bench/steps.ts`); nothing else in src is touched.",
     '',
   );
   return out.join('\n');

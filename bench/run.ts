@@ -36,23 +36,17 @@ import { adminS3Client, createBucket, deleteObject } from './contenders.js';
 import type { MemoryJob, MemoryResult } from './memory-child.js';
 import type { ProfileSummary } from './profile-child.js';
 import type { SpoolResult } from './spool-child.js';
-import type { PrototypeSwitches } from './prototype.js';
 import { registryBench, type RegistryOutcome } from './registry.js';
 import {
   buildResults,
   type Leftovers,
-  pooledSetting,
   type RawOutcomes,
   recommendSetting,
   renderMarkdown,
   renderTable,
 } from './report.js';
 import { startS3, stopS3, swiftContainerUsage } from './servers.js';
-import { overwriteCheck, PROTOTYPE_VARIANTS, sweepBench, transferBench } from './transfer.js';
-
-/** The prototypes measured in the memory section and profiled: pooled parts alone, and all. */
-const POOLED = PROTOTYPE_VARIANTS[0];
-const ALL_PROTOTYPES = PROTOTYPE_VARIANTS[PROTOTYPE_VARIANTS.length - 1];
+import { overwriteCheck, sweepBench, transferBench } from './transfer.js';
 
 // The SDK warns on Node < 22 at every client creation; it says nothing about this benchmark.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -69,8 +63,6 @@ const SIZES = QUICK ? [1 * MiB, 64 * MiB] : [1 * MiB, 64 * MiB, 512 * MiB];
 const PLAN = {
   sizes: SIZES,
   runs: QUICK ? { [MiB]: 3, [64 * MiB]: 2 } : { [MiB]: 11, [64 * MiB]: 5, [512 * MiB]: 3 },
-  // The prototypes at the largest size only (the 10-minute budget); they stream in parts there.
-  prototypeSizes: SIZES.slice(-1).filter((s) => s > DEFAULT_TRANSFER_SETTINGS.partSize),
   // The module as it is (the defaults it ships with are chosen for it), each run in a fresh
   // process, so memory is measured per setting too.
   sweep: {
@@ -92,13 +84,11 @@ export interface MemoryRow {
   backend: Backend;
   op: 'upload' | 'download';
   bytes: number;
-  /** Not the module as it is: a prototype, other options, or a raw client (no target). */
+  /** Not the module with its defaults: other part settings, or a raw client (no target). */
   extra: boolean;
   /** Part settings of a module row. */
   partSize?: number;
   partConcurrency?: number;
-  /** Prototypes of a module row. */
-  prototype?: string;
   /** One per fresh process (the figure is their median). */
   results: MemoryResult[];
 }
@@ -110,7 +100,6 @@ interface MemoryPlanItem {
   bytes: number;
   ops: ('upload' | 'download')[];
   options?: CredentialsModuleOptions;
-  prototype?: { label: string; switches: PrototypeSwitches };
   extra: boolean;
 }
 
@@ -120,7 +109,6 @@ const settingLabel = (s: PartSetting) => `${s.partSize / MiB} MiB x ${s.partConc
 async function memoryBench(
   admin: ReturnType<typeof adminS3Client>,
   recommended: PartSetting | undefined,
-  pooled: PartSetting | undefined,
   reps: number,
 ): Promise<MemoryRow[]> {
   const rows: MemoryRow[] = [];
@@ -142,22 +130,23 @@ async function memoryBench(
       });
     }
   }
-  // For comparison (no target): the sweep's recommendation when it is not the default, pooled
-  // parts at the default and at the fastest setting whose pool fits, the raw clients.
+  // For comparison (no target): the sweep's recommendation when it is not the default, the raw
+  // clients.
   for (const backend of BACKENDS) {
-    const module = (setting: PartSetting, prototype?: MemoryPlanItem['prototype']) => ({
-      client: `module${prototype ? ` + ${prototype.label}` : ''}, ${settingLabel(setting)}`,
-      kind: 'module' as const,
-      backend,
-      bytes: largest,
-      ops: ['upload' as const],
-      options: { partSize: setting.partSize, partConcurrency: setting.partConcurrency },
-      prototype,
-      extra: true,
-    });
-    if (recommended && !same(recommended, defaults)) items.push(module(recommended));
-    items.push(module(defaults, POOLED));
-    if (pooled && !same(pooled, defaults)) items.push(module(pooled, POOLED));
+    if (recommended && !same(recommended, defaults)) {
+      items.push({
+        client: `module, ${settingLabel(recommended)}`,
+        kind: 'module',
+        backend,
+        bytes: largest,
+        ops: ['upload'],
+        options: {
+          partSize: recommended.partSize,
+          partConcurrency: recommended.partConcurrency,
+        },
+        extra: true,
+      });
+    }
     items.push({
       client: backend === 'aws' ? 'lib-storage / GetObject' : 'minio putObject / getObject',
       kind: 'raw',
@@ -185,7 +174,6 @@ async function memoryBench(
           item.kind === 'module'
             ? (item.options?.partConcurrency ?? defaults.partConcurrency)
             : undefined,
-        prototype: item.prototype?.label,
         results: [],
       };
       for (let run = 0; run < runs; run++) {
@@ -193,7 +181,6 @@ async function memoryBench(
           kind: item.kind,
           backend: item.backend,
           options: item.options,
-          prototype: item.prototype?.switches,
           op,
           key,
           sink: path.join(SINK_DIR, `${key}.download`),
@@ -287,7 +274,7 @@ async function startupBench(): Promise<StartupRow[]> {
   return [...rows.values()];
 }
 
-/** The spool step alone, without a server: src's, the fast-spool prototype's, hashing only. */
+/** The spool step alone, without a server: src's, and reading and hashing only. */
 async function spoolBench(): Promise<SpoolResult> {
   const t0 = now();
   const job = {
@@ -306,29 +293,18 @@ export interface ProfileRow {
   summary: ProfileSummary;
 }
 
-/** CPU profiles of the module's upload of the largest file (as it is, and with the prototypes). */
+/** CPU profiles of the module's upload of the largest file, one per backend. */
 async function profileBench(admin: ReturnType<typeof adminS3Client>): Promise<ProfileRow[]> {
   const t0 = now();
   const rows: ProfileRow[] = [];
   const bytes = SIZES[SIZES.length - 1];
-  const variants: { variant: string; prototype?: PrototypeSwitches }[] = [
-    { variant: 'module' },
-    { variant: `module + ${ALL_PROTOTYPES.label}`, prototype: ALL_PROTOTYPES.switches },
-  ];
   for (const backend of BACKENDS) {
-    for (const { variant, prototype } of variants) {
-      const key = `profile-${backend}`;
-      const job = {
-        backend,
-        file: path.join(DATA_DIR, `project-${bytes / MiB}MiB.zip`),
-        key,
-        prototype,
-      };
-      const { result } = await runChild<ProfileSummary>('profile-child.js', [JSON.stringify(job)]);
-      rows.push({ variant, summary: result });
-      await deleteObject(admin, key);
-      await deleteObject(admin, `${key}.warm`);
-    }
+    const key = `profile-${backend}`;
+    const job = { backend, file: path.join(DATA_DIR, `project-${bytes / MiB}MiB.zip`), key };
+    const { result } = await runChild<ProfileSummary>('profile-child.js', [JSON.stringify(job)]);
+    rows.push({ variant: 'module', summary: result });
+    await deleteObject(admin, key);
+    await deleteObject(admin, `${key}.warm`);
   }
   log(`profiles: ${rows.length} uploads in ${((now() - t0) / 1000).toFixed(1)} s`);
   return rows;
@@ -420,7 +396,6 @@ async function main(): Promise<void> {
     const transfer = await transferBench(admin, {
       sizes: PLAN.sizes,
       runs: PLAN.runs,
-      prototypeSizes: PLAN.prototypeSizes,
       log,
     });
     const afterTransfer = await leftovers();
@@ -447,7 +422,7 @@ async function main(): Promise<void> {
     const recommended = recommendSetting(sweep, DEFAULT_TRANSFER_SETTINGS);
     if (elapsed() > LATE_S.memory[0]) PLAN.memoryReps = Math.min(PLAN.memoryReps, 2);
     if (elapsed() > LATE_S.memory[1]) PLAN.memoryReps = 1;
-    const memory = await memoryBench(admin, recommended, pooledSetting(sweep), PLAN.memoryReps);
+    const memory = await memoryBench(admin, recommended, PLAN.memoryReps);
     const profiles = await profileBench(admin);
     const atEnd = await leftovers();
 
@@ -461,7 +436,7 @@ async function main(): Promise<void> {
       leftovers: { afterTransfer, atEnd },
       overwrite,
       sweep,
-      sweepPlan: { ...PLAN.sweep, prototype: 'none (the module as it is)' },
+      sweepPlan: PLAN.sweep,
       memory,
       profiles,
       registry,

@@ -1,29 +1,24 @@
 /**
  * The spool step on its own, in a fresh process and without a server: a stream of `file` (64
  * KiB chunks of a file in the page cache, as the transfer contenders read it) spooled to a
- * temporary file in `spoolDir`, three ways, alternated over `runs` rounds:
+ * temporary file in `spoolDir`, two ways, alternated over `runs` rounds:
  *
  * - `src`: src's `prepareProjectBody` (project/project-body.ts), then `discard()`;
- * - `fast`: the fast-spool prototype (`spoolFast` in bench/prototype.ts: writes of about 1 MiB,
- *   one in flight while the next chunks are hashed), then the file is removed;
  * - `hash`: reading and hashing the stream without writing it (the floor of any design that
  *   must know the SHA-256 before the upload starts).
  *
- * Prints one JSON line: { bytes, src: ms[], fast: ms[], hash: ms[], removeMs: ms[] }.
+ * Prints one JSON line: { bytes, src: ms[], hash: ms[], removeMs: ms[] }.
  * argv: JSON { file, spoolDir, partSize, runs }
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { prepareProjectBody } from '../src/credentials/project/project-body.js';
 import { now } from './common.js';
-import { spoolFast } from './prototype.js';
 
 export interface SpoolResult {
   bytes: number;
   src: number[];
-  fast: number[];
   hash: number[];
   /** Removing src's spool file (`discard()`), per run. */
   removeMs: number[];
@@ -43,12 +38,11 @@ const limits = {
 const result: SpoolResult = {
   bytes: statSync(job.file).size,
   src: [],
-  fast: [],
   hash: [],
   removeMs: [],
 };
 
-const ways: Record<'src' | 'fast' | 'hash', () => Promise<void>> = {
+const ways: Record<'src' | 'hash', () => Promise<void>> = {
   async src() {
     const t0 = now();
     const body = await prepareProjectBody(createReadStream(job.file), limits);
@@ -57,13 +51,6 @@ const ways: Record<'src' | 'fast' | 'hash', () => Promise<void>> = {
     const t1 = now();
     await body.discard();
     result.removeMs.push(now() - t1);
-  },
-  async fast() {
-    const t0 = now();
-    const spooled = await spoolFast(createReadStream(job.file), limits);
-    result.fast.push(now() - t0);
-    if (Buffer.isBuffer(spooled)) throw new Error('expected a spooled body');
-    await rm(spooled.file, { force: true });
   },
   async hash() {
     const t0 = now();
@@ -74,7 +61,7 @@ const ways: Record<'src' | 'fast' | 'hash', () => Promise<void>> = {
   },
 };
 
-const order = ['src', 'fast', 'hash'] as const;
+const order = ['src', 'hash'] as const;
 await ways.hash(); // warm-up: the file into the page cache, the code paths loaded
 result.hash.length = 0;
 for (let run = 0; run < job.runs; run++) {

@@ -1,11 +1,9 @@
 /**
  * Times the two steps of a streamed module upload inside the transfer workers, around src's
  * own methods (src is not edited): the **spool** step, from `ProjectStorage.upload` to the
- * store's `putStream` (name check, reading the source into the spool file while hashing and
- * counting it), and the **send** step, `putStream` itself (the multipart upload from the spool
+ * store's `putParts` (name check, reading the source into the spool file while hashing and
+ * counting it), and the **send** step, `putParts` itself (the multipart upload from the spool
  * file). What remains of the upload's time (removing the spool file) is the difference.
- *
- * Install after `installPrototypes()` (when prototypes are used), so that the timing wraps them.
  */
 import { ProjectStorage } from '../src/credentials/project/project-storage.js';
 import { MinioObjectStore } from '../src/credentials/store/minio-object-store.js';
@@ -13,9 +11,9 @@ import { S3ObjectStore } from '../src/credentials/store/s3-object-store.js';
 import { now } from './common.js';
 
 export interface StepTimes {
-  /** ProjectStorage.upload -> putStream (ms), per streamed upload. */
+  /** ProjectStorage.upload -> putParts (ms), per streamed upload. */
   spoolMs: number[];
-  /** putStream, start to settled (ms), per streamed upload. */
+  /** putParts, start to settled (ms), per streamed upload. */
   sendMs: number[];
 }
 
@@ -38,12 +36,12 @@ export function instrumentSteps(): void {
     return upload.apply(this, args);
   };
   for (const store of [S3ObjectStore.prototype, MinioObjectStore.prototype]) {
-    const putStream = store.putStream;
-    store.putStream = async function (this: typeof store, ...args) {
+    const putParts = store.putParts;
+    store.putParts = async function (this: typeof store, ...args) {
       const entered = now();
       stepTimes.spoolMs.push(entered - uploadStarted);
       try {
-        return await putStream.apply(this, args);
+        return await putParts.apply(this, args);
       } finally {
         stepTimes.sendMs.push(now() - entered);
       }

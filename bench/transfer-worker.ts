@@ -3,7 +3,7 @@
  * runs in a process of its own (its heap, GC and sockets are not shared with the others), as
  * the boto3 contender does. Driven over IPC by `worker-client.ts`:
  *
- *   { op: 'init', instances: [{ name, kind, backend?, options?, prototype? }] } -> { ok }
+ *   { op: 'init', instances: [{ name, kind, backend?, options? }] } -> { ok }
  *   { op: 'upload', instance, file, key }   -> Timing (ms, cpuMs, spoolMs, sendMs)
  *   { op: 'download', instance, key, sink } -> Timing (ms, cpuMs)
  *   { op: 'close' }                          -> { ok }, then exits
@@ -17,7 +17,6 @@ import {
   rawAwsContender,
   rawMinioContender,
 } from './contenders.js';
-import { installPrototypes, type PrototypeSwitches, setPrototype } from './prototype.js';
 import { instrumentSteps, resetStepTimes, stepTimes } from './steps.js';
 
 export interface InstanceSpec {
@@ -25,8 +24,6 @@ export interface InstanceSpec {
   kind: 'module' | 'raw';
   backend: Backend;
   options?: CredentialsModuleOptions;
-  /** Upload through the module with these prototypes of recommended src changes. */
-  prototype?: PrototypeSwitches;
 }
 
 export type WorkerRequest =
@@ -45,8 +42,6 @@ const instances = new Map<string, { spec: InstanceSpec; contender: Contender }>(
 async function handle(request: WorkerRequest): Promise<WorkerReply> {
   switch (request.op) {
     case 'init':
-      // The prototypes first (only in workers that use them), then the step timing around them.
-      if (request.instances.some((spec) => spec.prototype)) installPrototypes();
       instrumentSteps();
       for (const spec of request.instances) {
         const contender =
@@ -59,15 +54,10 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
       }
       return { ok: true };
     case 'upload': {
-      const { spec, contender } = lookup(request.instance);
+      const { contender } = lookup(request.instance);
       resetStepTimes();
-      setPrototype(spec.prototype);
-      try {
-        const timing = await contender.upload(request.file, request.key);
-        return { ...timing, spoolMs: stepTimes.spoolMs, sendMs: stepTimes.sendMs };
-      } finally {
-        setPrototype();
-      }
+      const timing = await contender.upload(request.file, request.key);
+      return { ...timing, spoolMs: stepTimes.spoolMs, sendMs: stepTimes.sendMs };
     }
     case 'download':
       return lookup(request.instance).contender.download(request.key, request.sink);

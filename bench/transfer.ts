@@ -31,7 +31,6 @@ import {
 } from './contenders.js';
 import { runChild } from './child.js';
 import type { MemoryJob, MemoryResult } from './memory-child.js';
-import type { PrototypeSwitches } from './prototype.js';
 import { TransferWorker } from './worker-client.js';
 
 export interface Samples {
@@ -47,8 +46,8 @@ export interface Samples {
 export interface TransferOutcome {
   samples: Samples[];
   /**
-   * The two steps of each streamed upload of a module contender (the module and its
-   * prototypes): spool (source -> spool file, hashed) and send (spool file -> multipart upload).
+   * The two steps of each streamed upload of a module contender: spool (source -> spool file,
+   * hashed) and send (spool file -> multipart upload).
    */
   steps: { contender: string; bytes: number; spoolMs: number[]; sendMs: number[] }[];
   boto3: Boto3Info;
@@ -83,26 +82,9 @@ async function putReference(admin: S3Client, file: string, key: string): Promise
   }).done();
 }
 
-/** The prototypes of src changes measured next to the module (uploads only). */
-export const PROTOTYPE_VARIANTS: { id: string; label: string; switches: PrototypeSwitches }[] = [
-  { id: 'pooled', label: 'pooled parts', switches: { pooledParts: true } },
-  {
-    id: 'pooled.unsigned',
-    label: 'pooled parts + unsigned payload',
-    switches: { pooledParts: true, unsignedPayload: true },
-  },
-  {
-    id: 'all',
-    label: 'pooled parts + unsigned payload + fast spool',
-    switches: { pooledParts: true, unsignedPayload: true, fastSpool: true },
-  },
-];
-
 export interface TransferPlan {
   sizes: number[];
   runs: Record<number, number>;
-  /** Sizes at which the prototypes are measured too (uploads only). */
-  prototypeSizes: number[];
   log: (line: string) => void;
 }
 
@@ -110,13 +92,12 @@ interface Entry {
   contender: Contender;
   backend?: Backend;
   module: boolean;
-  uploadOnly: boolean;
 }
 
 async function nodeContender(
   id: string,
   label: string,
-  spec: { kind: 'module' | 'raw'; backend: Backend; prototype?: PrototypeSwitches },
+  spec: { kind: 'module' | 'raw'; backend: Backend },
 ): Promise<Contender> {
   const worker = new TransferWorker(id);
   try {
@@ -135,38 +116,23 @@ export async function transferBench(admin: S3Client, plan: TransferPlan): Promis
   try {
     const add = async (entry: Omit<Entry, 'contender'>, make: () => Promise<Contender>) =>
       entries.push({ ...entry, contender: await make() });
-    await add({ backend: 'aws', module: true, uploadOnly: false }, () =>
+    await add({ backend: 'aws', module: true }, () =>
       nodeContender('module-aws', 'module (aws)', { kind: 'module', backend: 'aws' }),
     );
-    await add({ module: false, uploadOnly: false }, () =>
+    await add({ module: false }, () =>
       nodeContender('raw-aws', 'lib-storage Upload / GetObject', { kind: 'raw', backend: 'aws' }),
     );
-    await add({ backend: 'local', module: true, uploadOnly: false }, () =>
+    await add({ backend: 'local', module: true }, () =>
       nodeContender('module-local', 'module (local)', { kind: 'module', backend: 'local' }),
     );
-    await add({ module: false, uploadOnly: false }, () =>
+    await add({ module: false }, () =>
       nodeContender('raw-local', 'minio putObject / getObject', { kind: 'raw', backend: 'local' }),
     );
-    await add({ module: false, uploadOnly: false }, async () => {
+    await add({ module: false }, async () => {
       const boto3 = await boto3Contender();
       boto3Info = boto3.info;
       return boto3;
     });
-    for (const backend of BACKENDS) {
-      for (const variant of PROTOTYPE_VARIANTS) {
-        await add({ backend, module: true, uploadOnly: true }, () =>
-          nodeContender(
-            `module-${backend}.${variant.id}`,
-            `module (${backend}) + ${variant.label}`,
-            {
-              kind: 'module',
-              backend,
-              prototype: variant.switches,
-            },
-          ),
-        );
-      }
-    }
 
     const samples = new Map<string, Samples>();
     const record = (c: Contender, direction: Samples['direction'], bytes: number, t: Timing) => {
@@ -195,7 +161,6 @@ export async function transferBench(admin: S3Client, plan: TransferPlan): Promis
       const file = dataFile(bytes);
       const ref = `ref-${bytes / MiB}MiB`;
       await putReference(admin, file, ref);
-      const order = entries.filter((e) => !e.uploadOnly || plan.prototypeSizes.includes(bytes));
       const runs = plan.runs[bytes];
       const started = now();
       const stepsOf = new Map<string, { spoolMs: number[]; sendMs: number[] }>();
@@ -203,7 +168,7 @@ export async function transferBench(admin: S3Client, plan: TransferPlan): Promis
         // Alternate: each run starts with the next contender. Uploads first, then downloads,
         // so that no download directly follows its own contender's upload (a server still
         // busy with the writes of an upload would slow the download down).
-        const rotated = order.map((_, i) => order[(i + run) % order.length]);
+        const rotated = entries.map((_, i) => entries[(i + run) % entries.length]);
         for (const { contender: c } of rotated) {
           const key = `${c.id}-${bytes / MiB}MiB-${run}`;
           const timing = await c.upload(file, key);
@@ -216,8 +181,7 @@ export async function transferBench(admin: S3Client, plan: TransferPlan): Promis
           }
           await deleteObject(admin, key);
         }
-        for (const { contender: c, uploadOnly } of rotated) {
-          if (uploadOnly) continue; // the prototypes download through the same code path
+        for (const { contender: c } of rotated) {
           const sink = sinkOf(c.id);
           record(c, 'download', bytes, await c.download(ref, sink));
           const got = statSync(sink).size;
@@ -228,7 +192,7 @@ export async function transferBench(admin: S3Client, plan: TransferPlan): Promis
       for (const [contender, step] of stepsOf) steps.push({ contender, bytes, ...step });
       await deleteObject(admin, ref);
       plan.log(
-        `transfer ${bytes / MiB} MiB: ${runs} runs x ${order.length} contenders in ` +
+        `transfer ${bytes / MiB} MiB: ${runs} runs x ${entries.length} contenders in ` +
           `${((now() - started) / 1000).toFixed(1)} s`,
       );
     }
@@ -261,8 +225,6 @@ export interface SweepPlan {
   partSizes: number[];
   concurrencies: number[];
   reps: number;
-  /** Prototypes installed while sweeping (none: the module as it is). */
-  prototype?: PrototypeSwitches;
   log: (line: string) => void;
 }
 
@@ -296,7 +258,6 @@ export async function sweepBench(admin: S3Client, plan: SweepPlan): Promise<Swee
         kind: 'module',
         backend: point.backend,
         options: { partSize: point.partSize, partConcurrency: point.partConcurrency },
-        prototype: plan.prototype,
         op: 'upload',
         key,
         sink: path.join(SINK_DIR, `${key}.download`),

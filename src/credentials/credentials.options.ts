@@ -22,6 +22,14 @@ export interface TransferOptions {
    * disk, not a RAM-backed tmpfs, for large projects.
    */
   spoolDir?: string;
+  /**
+   * Hash every part for its SigV4 signature too. Default `false`: parts are sent as
+   * `UNSIGNED-PAYLOAD`, and the project's SHA-256, signed in CreateMultipartUpload and checked
+   * on every download, covers the bytes end to end (over HTTPS, TLS covers each request as
+   * well). Turn it on for plain-HTTP endpoints on a network you do not trust, at the cost of one
+   * more SHA-256 pass over every byte on the upload path.
+   */
+  signParts?: boolean;
 }
 
 export interface CredentialsModuleOptions extends TransferOptions {

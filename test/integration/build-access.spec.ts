@@ -400,11 +400,15 @@ describe.each(STORAGE_BACKENDS)('%s: clean shutdown', (backend) => {
   it('after close, no timer or socket of the module is left', async () => {
     // Every timer and socket created while the module works, and still there after close():
     // a ref'd one would keep the process alive (what Jest's --detectOpenHandles reports).
-    const created = new Map<number, { type: string; resource: { hasRef?: () => boolean } }>();
+    const created = new Map<
+      number,
+      { type: string; resource: { hasRef?: () => boolean }; stack?: string }
+    >();
     const hook = createHook({
       init(id, type, _trigger, resource) {
         if (type === 'Timeout' || type === 'TCPWRAP') {
-          created.set(id, { type, resource: resource as { hasRef?: () => boolean } });
+          const stack = new Error().stack?.split('\n').slice(2, 12).join('\n');
+          created.set(id, { type, resource: resource as { hasRef?: () => boolean }, stack });
         }
       },
       destroy(id) {
@@ -426,6 +430,6 @@ describe.each(STORAGE_BACKENDS)('%s: clean shutdown', (backend) => {
     const left = [...created.values()].filter(
       ({ type, resource }) => type === 'TCPWRAP' || resource.hasRef?.() === true,
     );
-    expect(left.map(({ type }) => type)).toEqual([]);
+    expect(left.map(({ type, stack }) => `${type}\n${stack}`)).toEqual([]);
   });
 });

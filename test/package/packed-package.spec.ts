@@ -41,7 +41,7 @@ const NEST = [
   'rxjs',
   '@types/node',
 ];
-const AWS_PEERS = ['@aws-sdk/client-s3', '@aws-sdk/lib-storage', '@aws-sdk/client-ecr'];
+const AWS_PEERS = ['@aws-sdk/client-s3', '@aws-sdk/client-ecr'];
 
 let work: string;
 let tarball: string;

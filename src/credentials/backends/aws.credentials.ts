@@ -114,7 +114,7 @@ export class AwsCredentials extends StoreBackedCredentials {
   protected async createStore(): Promise<ObjectStore> {
     const { S3ObjectStore } = await loadAdapter(
       'aws',
-      ['@aws-sdk/client-s3', '@aws-sdk/lib-storage'],
+      ['@aws-sdk/client-s3'],
       () => import('../store/s3-object-store.js'),
     );
     const endpoint = this.#env.AWS_ENDPOINT_URL_S3;

@@ -15,9 +15,10 @@ export const DEFAULT_TRANSFER_SETTINGS: TransferSettings = {
   requestTimeoutMs: 30_000,
   uploadTimeoutMs: 30 * 60_000,
   spoolDir: tmpdir(),
+  signParts: false,
 };
 
-type NumericSetting = Exclude<keyof TransferSettings, 'spoolDir'>;
+type NumericSetting = Exclude<keyof TransferSettings, 'spoolDir' | 'signParts'>;
 
 const LIMITS: Record<NumericSetting, [min: number, max: number]> = {
   // A project is a source archive; 5 GiB stays far inside the 10,000 parts of a multipart upload.
@@ -47,6 +48,13 @@ export function resolveTransferSettings(options: TransferOptions = {}): Transfer
       problems.push('option spoolDir must be an absolute directory path');
     } else {
       settings.spoolDir = options.spoolDir;
+    }
+  }
+  if (options.signParts !== undefined) {
+    if (typeof options.signParts !== 'boolean') {
+      problems.push('option signParts must be true or false');
+    } else {
+      settings.signParts = options.signParts;
     }
   }
   if (problems.length > 0) throw new CredentialsConfigError(problems);

@@ -213,9 +213,9 @@ describe('prepareProjectBody with a Readable', () => {
     expect(body).toMatchObject({ kind: 'spooled', size: 950, sha256: sha256(data) });
     if (body.kind !== 'spooled') return;
     expect(spooled()).toHaveLength(1);
-    expect(Buffer.compare(await readAll(body.open()), data)).toBe(0);
+    expect(Buffer.compare(await readAll(body.stream()), data)).toBe(0);
     // It can be read again (a retried upload).
-    expect(Buffer.compare(await readAll(body.open()), data)).toBe(0);
+    expect(Buffer.compare(await readAll(body.stream()), data)).toBe(0);
     await body.discard();
     await body.discard();
     expect(spooled()).toEqual([]);
@@ -229,7 +229,7 @@ describe('prepareProjectBody with a Readable', () => {
 
     expect(body).toMatchObject({ kind: 'spooled', size: 400, sha256: sha256(data) });
     if (body.kind !== 'spooled') return;
-    expect(Buffer.compare(await readAll(body.open()), data)).toBe(0);
+    expect(Buffer.compare(await readAll(body.stream()), data)).toBe(0);
     await body.discard();
   });
 
@@ -240,7 +240,7 @@ describe('prepareProjectBody with a Readable', () => {
 
     expect(body).toMatchObject({ kind: 'spooled', size: 101, sha256: sha256(data) });
     if (body.kind !== 'spooled') return;
-    expect(Buffer.compare(await readAll(body.open()), data)).toBe(0);
+    expect(Buffer.compare(await readAll(body.stream()), data)).toBe(0);
     await body.discard();
   });
 
@@ -271,7 +271,7 @@ describe('prepareProjectBody with a Readable', () => {
 
     expect(body).toMatchObject({ kind: 'spooled', size: 1_000, sha256: sha256(data) });
     if (body.kind !== 'spooled') return;
-    expect(Buffer.compare(await readAll(body.open()), data)).toBe(0);
+    expect(Buffer.compare(await readAll(body.stream()), data)).toBe(0);
     await body.discard();
   });
 

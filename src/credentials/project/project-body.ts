@@ -4,6 +4,7 @@ import { type FileHandle, open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ProjectBody } from '../credentials.js';
+import type { PartSource } from '../store/object-store.js';
 import { InvalidProjectError, StorageUnavailableError } from '../errors.js';
 import { startsWithZipSignature, ZIP_SIGNATURE_LENGTH } from './zip-signature.js';
 
@@ -26,14 +27,10 @@ export interface WholeBody {
 /**
  * A body larger than one part, read once into a temporary file while it is hashed, counted and
  * held to the size limit, so that its SHA-256 is known before the upload starts and can be sent
- * with it (`x-amz-meta-sha256`). Memory stays bounded; the file is removed by `discard()`.
+ * with it (`x-amz-meta-sha256`). Stores read its parts by position; `discard()` removes the file.
  */
-export interface SpooledBody {
+export interface SpooledBody extends PartSource {
   kind: 'spooled';
-  size: number;
-  sha256: string;
-  /** A fresh stream of the spooled bytes. */
-  open(): Readable;
   /** Removes the temporary file; safe to call more than once. */
   discard(): Promise<void>;
 }
@@ -140,7 +137,6 @@ async function spool(
   limits: BodyLimits,
 ): Promise<SpooledBody> {
   const file = path.join(limits.spoolDir, `nest-credentials-spool-${randomUUID()}.zip`);
-  const discard = () => rm(file, { force: true });
   const hash = createHash('sha256');
   let size = 0;
   let handle: FileHandle | undefined;
@@ -168,19 +164,43 @@ async function spool(
   } catch (err) {
     void source.return?.().catch(() => undefined);
     await handle?.close().catch(() => undefined);
-    await discard();
+    await rm(file, { force: true });
     if (err instanceof InvalidProjectError) throw err;
     throw new StorageUnavailableError(
       `The project could not be spooled to ${limits.spoolDir}: ${(err as NodeJS.ErrnoException).code ?? err}`,
       { code: (err as NodeJS.ErrnoException).code },
     );
   }
+  return spooledFile(file, size, hash.digest('hex'));
+}
+
+/** The spool file as a `SpooledBody`: one read handle, opened on first use, shared by reads. */
+function spooledFile(file: string, size: number, sha256: string): SpooledBody {
+  let reader: Promise<FileHandle> | undefined;
+  let discarded: Promise<void> | undefined;
   return {
     kind: 'spooled',
     size,
-    sha256: hash.digest('hex'),
-    open: () => createReadStream(file, { highWaterMark: 1024 * 1024 }),
-    discard,
+    sha256,
+    async readInto(into, length, position) {
+      if (discarded) throw new Error('the spooled project was discarded');
+      reader ??= open(file, 'r');
+      const handle = await reader;
+      let filled = 0;
+      while (filled < length) {
+        const { bytesRead } = await handle.read(into, filled, length - filled, position + filled);
+        if (bytesRead === 0) throw new Error(`the spool file ended at ${position + filled} bytes`);
+        filled += bytesRead;
+      }
+    },
+    stream: () => createReadStream(file, { highWaterMark: 1024 * 1024 }),
+    discard() {
+      discarded ??= (async () => {
+        await reader?.then((handle) => handle.close()).catch(() => undefined);
+        await rm(file, { force: true });
+      })();
+      return discarded;
+    },
   };
 }
 

@@ -87,7 +87,7 @@ export class ProjectStorage {
       const stored =
         body.kind === 'whole'
           ? this.store.putObject(bucket, projectName, body.data, sha256, signal)
-          : this.store.putStream(bucket, projectName, body.open(), { size, sha256 }, signal);
+          : this.store.putParts(bucket, projectName, body, signal);
       const cleanedUp = stored.catch(() => undefined).then(() => spooled?.discard());
       this.#storeCalls.add(cleanedUp);
       void cleanedUp.then(() => this.#storeCalls.delete(cleanedUp));

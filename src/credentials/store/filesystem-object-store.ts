@@ -12,7 +12,7 @@ import {
   unlink,
 } from 'node:fs/promises';
 import path from 'node:path';
-import { type Readable, Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   AccessDeniedError,
@@ -22,7 +22,7 @@ import {
   ProjectNotFoundError,
   StorageUnavailableError,
 } from '../errors.js';
-import type { ObjectStore, StoredObject } from './object-store.js';
+import type { ObjectStore, PartSource, StoredObject } from './object-store.js';
 import type { StorageCall } from './storage-errors.js';
 
 export interface FilesystemStoreConfig {
@@ -179,15 +179,15 @@ export class FilesystemObjectStore implements ObjectStore {
     });
   }
 
-  async putStream(
+  async putParts(
     bucket: string,
     key: string,
-    body: Readable,
-    content: { size: number; sha256: string },
+    parts: PartSource,
     signal: AbortSignal,
   ): Promise<void> {
+    const body = parts.stream();
     try {
-      await this.write(bucket, key, signal, content.sha256, async (handle) => {
+      await this.write(bucket, key, signal, parts.sha256, async (handle) => {
         const sink = fileSink(handle);
         await pipeline(body, sink, { signal });
         return sink.bytesWritten;

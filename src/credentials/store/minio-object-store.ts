@@ -1,13 +1,14 @@
 import type { IncomingMessage } from 'node:http';
-import type { Readable } from 'node:stream';
 import { Client } from 'minio';
 import type { TransferSettings } from '../config/transfer-settings.js';
+import { uploadInParts } from './multipart-upload.js';
 import { PendingAborts } from './pending-aborts.js';
 import { BucketNotFoundError, ProjectNotFoundError } from '../errors.js';
 import { deadline, raceAbort } from '../util/deadline.js';
 import { createDeadlineAgent } from './deadline-agent.js';
 import {
   type ObjectStore,
+  type PartSource,
   SHA256_METADATA_KEY,
   type StoredObject,
   ZIP_CONTENT_TYPE,
@@ -22,33 +23,10 @@ export interface MinioStoreConfig {
   transfer: TransferSettings;
 }
 
-/** Cuts a stream into parts of exactly `partSize` bytes (the last one may be shorter). */
-async function* partsOf(body: Readable, partSize: number): AsyncGenerator<Buffer> {
-  let pending: Buffer[] = [];
-  let pendingSize = 0;
-  for await (const chunk of body) {
-    let data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
-    while (pendingSize + data.length >= partSize) {
-      const take = partSize - pendingSize;
-      pending.push(data.subarray(0, take));
-      yield Buffer.concat(pending, partSize);
-      data = data.subarray(take);
-      pending = [];
-      pendingSize = 0;
-    }
-    if (data.length > 0) {
-      pending.push(data);
-      pendingSize += data.length;
-    }
-  }
-  if (pendingSize > 0) yield Buffer.concat(pending, pendingSize);
-}
-
 /**
- * The object store on MinIO (or any S3 API server) through `minio`. Streams are uploaded as
- * multipart uploads driven here, with a known part size and bounded concurrency, because
- * minio-js's own `putObject` holds 64 MiB+ parts, can hang when the source errors and never
- * aborts a failed multipart upload.
+ * The object store on MinIO (or any S3 API server) through `minio`. Large projects are uploaded
+ * by `uploadInParts` through minio-js's multipart calls, because minio-js's own `putObject`
+ * holds 64 MiB+ parts, can hang when the source errors and never aborts a failed upload.
  */
 export class MinioObjectStore implements ObjectStore {
   private readonly client: Client;
@@ -74,6 +52,9 @@ export class MinioObjectStore implements ObjectStore {
       partSize: transfer.partSize,
       transportAgent: this.agent,
     });
+    // minio-js hashes every body for SigV4 over plain HTTP; parts rely on the project's SHA-256
+    // (see `signParts`), and single PUTs then carry a Content-MD5 instead.
+    this.client.enableSHA256 = transfer.signParts;
   }
 
   async putObject(
@@ -100,56 +81,47 @@ export class MinioObjectStore implements ObjectStore {
     }
   }
 
-  async putStream(
+  async putParts(
     bucket: string,
     key: string,
-    body: Readable,
-    content: { size: number; sha256: string },
+    body: PartSource,
     signal: AbortSignal,
   ): Promise<void> {
     void this.pendingAborts.flush();
     const call = { operation: 'upload', bucket, key };
-    const { partSize, partConcurrency, uploadTimeoutMs } = this.config.transfer;
-    const onAbort = () => body.destroy(deadlineExceeded(call, uploadTimeoutMs));
-    signal.addEventListener('abort', onAbort, { once: true });
-    let uploadId: string | undefined;
-    const inFlight = new Set<Promise<void>>();
-    let failure: unknown;
+    const { client } = this;
     try {
-      uploadId = await this.client.initiateNewMultipartUpload(bucket, key, {
-        'Content-Type': ZIP_CONTENT_TYPE,
-        [`x-amz-meta-${SHA256_METADATA_KEY}`]: content.sha256,
-      });
-      const etags: { part: number; etag: string }[] = [];
-      let partNumber = 0;
-      for await (const part of partsOf(body, partSize)) {
-        if (failure) break;
-        const number = ++partNumber;
-        const id = uploadId;
-        const sent: Promise<void> = this.client
-          .uploadPart(
-            { bucketName: bucket, objectName: key, uploadID: id, partNumber: number, headers: {} },
-            part,
-          )
-          .then(({ etag }) => void etags.push({ part: number, etag }))
-          .catch((err: unknown) => {
-            failure ??= err;
-          })
-          .finally(() => inFlight.delete(sent));
-        inFlight.add(sent);
-        while (inFlight.size >= partConcurrency) await Promise.race(inFlight);
-      }
-      await Promise.all(inFlight);
-      if (failure) throw failure;
-      etags.sort((a, b) => a.part - b.part);
-      await this.client.completeMultipartUpload(bucket, key, uploadId, etags);
+      await uploadInParts(
+        {
+          create: () =>
+            this.bounded(call, () =>
+              client.initiateNewMultipartUpload(bucket, key, {
+                'Content-Type': ZIP_CONTENT_TYPE,
+                [`x-amz-meta-${SHA256_METADATA_KEY}`]: body.sha256,
+              }),
+            ),
+          // Bounded by the agent's socket deadline (minio-js takes no abort signal).
+          sendPart: async (uploadId, partNumber, data) => {
+            const part = { bucketName: bucket, objectName: key, uploadID: uploadId, partNumber };
+            const { etag } = await client.uploadPart({ ...part, headers: {} }, data);
+            return etag;
+          },
+          complete: async (uploadId, parts) => {
+            const etags = parts.map(({ partNumber, etag }) => ({ part: partNumber, etag }));
+            await this.bounded(call, () =>
+              client.completeMultipartUpload(bucket, key, uploadId, etags),
+            );
+          },
+          abort: (uploadId) => this.pendingAborts.abortOrKeep(bucket, key, uploadId),
+        },
+        body,
+        this.config.transfer,
+        signal,
+      );
     } catch (err) {
-      if (!body.destroyed) body.destroy();
-      await Promise.all(inFlight);
-      if (uploadId !== undefined) await this.pendingAborts.abortOrKeep(bucket, key, uploadId);
-      throw toStorageError(err, call);
-    } finally {
-      signal.removeEventListener('abort', onAbort);
+      throw signal.aborted
+        ? deadlineExceeded(call, this.config.transfer.uploadTimeoutMs)
+        : toStorageError(err, call);
     }
   }
 

@@ -1,5 +1,18 @@
 import type { Readable } from 'node:stream';
 
+/**
+ * A body of known size and SHA-256 whose bytes can be read at any offset (a spooled project),
+ * so that a store reads each part straight into a buffer of its own instead of cutting a stream.
+ */
+export interface PartSource {
+  readonly size: number;
+  readonly sha256: string;
+  /** Fills `into[0, length)` with the bytes at `position`. */
+  readInto(into: Buffer, length: number, position: number): Promise<void>;
+  /** A fresh stream of all the bytes (for stores that write a stream). */
+  stream(): Readable;
+}
+
 /** An object read back from a store. */
 export interface StoredObject {
   body: Readable;
@@ -25,17 +38,10 @@ export interface ObjectStore {
   ): Promise<void>;
 
   /**
-   * Streams a body of known size and SHA-256 as a multipart upload, the SHA-256 as user
-   * metadata from the start. On failure (including `body` erroring) the multipart upload is
-   * aborted, so no part is left behind.
+   * Uploads a body larger than one part as a multipart upload, the SHA-256 as user metadata
+   * from the start. On failure the multipart upload is aborted, so no part is left behind.
    */
-  putStream(
-    bucket: string,
-    key: string,
-    body: Readable,
-    content: { size: number; sha256: string },
-    signal: AbortSignal,
-  ): Promise<void>;
+  putParts(bucket: string, key: string, body: PartSource, signal: AbortSignal): Promise<void>;
 
   /** The ETag of an object, or `undefined` when there is none. */
   etagOf(bucket: string, key: string): Promise<string | undefined>;

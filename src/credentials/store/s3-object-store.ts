@@ -1,20 +1,24 @@
 import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   PutObjectCommand,
   S3Client,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { loadAdapter } from '../backends/optional-peer.js';
 import type { TransferSettings } from '../config/transfer-settings.js';
+import { uploadInParts } from './multipart-upload.js';
 import { PendingAborts } from './pending-aborts.js';
 import { ProjectNotFoundError } from '../errors.js';
 import { deadline, raceAbort } from '../util/deadline.js';
 import {
   type ObjectStore,
+  type PartSource,
   SHA256_METADATA_KEY,
   type StoredObject,
   ZIP_CONTENT_TYPE,
@@ -31,6 +35,23 @@ export interface S3StoreConfig {
   /** `WHEN_REQUIRED` for servers that refuse the SDK's default CRC32 / aws-chunked bodies. */
   checksums: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED';
   transfer: TransferSettings;
+}
+
+/**
+ * The `x-amz-content-sha256` of an upload request, so that the SDK's signer does not hash the
+ * body again: for PutObject the SHA-256 the module already computed (the body is still signed),
+ * for UploadPart `UNSIGNED-PAYLOAD` unless `signParts`. `undefined`: let the signer hash it.
+ */
+function payloadHash(
+  command: string | undefined,
+  input: unknown,
+  signParts: boolean,
+): string | undefined {
+  if (command === 'PutObjectCommand') {
+    return (input as { Metadata?: Record<string, string> }).Metadata?.[SHA256_METADATA_KEY];
+  }
+  if (command === 'UploadPartCommand' && !signParts) return 'UNSIGNED-PAYLOAD';
+  return undefined;
 }
 
 /** The object store on S3 (or an S3-compatible server) through `@aws-sdk/client-s3`. */
@@ -66,6 +87,15 @@ export class S3ObjectStore implements ObjectStore {
         httpsAgent: { keepAlive: true, maxSockets: 64 },
       },
     });
+    this.client.middlewareStack.add(
+      (next, context) => (args) => {
+        const hash = payloadHash(context.commandName, args.input, transfer.signParts);
+        const { request } = args as { request: { headers?: Record<string, string> } };
+        if (hash && request.headers) request.headers['x-amz-content-sha256'] = hash;
+        return next(args);
+      },
+      { step: 'build', name: 'nestCredentialsPayloadHash' },
+    );
   }
 
   async putObject(
@@ -96,42 +126,79 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async putStream(
+  async putParts(
     bucket: string,
     key: string,
-    body: Readable,
-    content: { size: number; sha256: string },
+    body: PartSource,
     signal: AbortSignal,
   ): Promise<void> {
-    const call = { operation: 'upload', bucket, key };
-    const upload = new Upload({
-      client: this.client,
-      params: {
-        Bucket: bucket,
-        Key: key,
-        Body: body,
-        ContentLength: content.size,
-        ContentType: ZIP_CONTENT_TYPE,
-        Metadata: { [SHA256_METADATA_KEY]: content.sha256 },
-      },
-      partSize: this.config.transfer.partSize,
-      queueSize: this.config.transfer.partConcurrency,
-      // Aborted here instead, so that an abort the server cannot take now is retried later.
-      leavePartsOnError: true,
-    });
-    // Failing the body (rather than `upload.abort()`) lets lib-storage finish its in-flight
-    // parts and abort the multipart upload before `done()` settles.
-    const onAbort = () =>
-      body.destroy(deadlineExceeded(call, this.config.transfer.uploadTimeoutMs));
-    signal.addEventListener('abort', onAbort, { once: true });
     void this.pendingAborts.flush();
+    const call = { operation: 'upload', bucket, key };
+    const { client } = this;
+    const bounded = <T>(operation: string, send: (abortSignal: AbortSignal) => Promise<T>) =>
+      this.metadataCall({ operation, bucket, key }, send);
     try {
-      await upload.done();
+      await uploadInParts(
+        {
+          create: async () => {
+            const created = await bounded('upload', (abortSignal) =>
+              client.send(
+                new CreateMultipartUploadCommand({
+                  Bucket: bucket,
+                  Key: key,
+                  ContentType: ZIP_CONTENT_TYPE,
+                  Metadata: { [SHA256_METADATA_KEY]: body.sha256 },
+                }),
+                { abortSignal },
+              ),
+            );
+            if (!created.UploadId) throw new Error('CreateMultipartUpload returned no UploadId');
+            return created.UploadId;
+          },
+          // Bounded by the client's request and socket timeouts, retried by the SDK.
+          sendPart: async (uploadId, partNumber, data, abortSignal) => {
+            const sent = await client.send(
+              new UploadPartCommand({
+                Bucket: bucket,
+                Key: key,
+                UploadId: uploadId,
+                PartNumber: partNumber,
+                Body: data,
+                ContentLength: data.length,
+              }),
+              { abortSignal },
+            );
+            if (!sent.ETag) throw new Error(`UploadPart ${partNumber} returned no ETag`);
+            return sent.ETag;
+          },
+          complete: async (uploadId, parts) => {
+            await bounded('upload', (abortSignal) =>
+              client.send(
+                new CompleteMultipartUploadCommand({
+                  Bucket: bucket,
+                  Key: key,
+                  UploadId: uploadId,
+                  MultipartUpload: {
+                    Parts: parts.map(({ partNumber, etag }) => ({
+                      PartNumber: partNumber,
+                      ETag: etag,
+                    })),
+                  },
+                }),
+                { abortSignal },
+              ),
+            );
+          },
+          abort: (uploadId) => this.pendingAborts.abortOrKeep(bucket, key, uploadId),
+        },
+        body,
+        this.config.transfer,
+        signal,
+      );
     } catch (err) {
-      if (upload.uploadId) await this.pendingAborts.abortOrKeep(bucket, key, upload.uploadId);
-      throw toStorageError(err, call);
-    } finally {
-      signal.removeEventListener('abort', onAbort);
+      throw signal.aborted
+        ? deadlineExceeded(call, this.config.transfer.uploadTimeoutMs)
+        : toStorageError(err, call);
     }
   }
 

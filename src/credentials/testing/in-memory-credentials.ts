@@ -103,7 +103,7 @@ export class InMemoryCredentials extends Credentials {
       spoolDir: tmpdir(),
     });
     const data =
-      body.kind === 'whole' ? body.data : await collect(body.open()).finally(body.discard);
+      body.kind === 'whole' ? body.data : await collect(body.stream()).finally(body.discard);
     this.bucketOf(this.#bucket).set(projectName, Buffer.from(data));
     return {
       bucket: this.#bucket,

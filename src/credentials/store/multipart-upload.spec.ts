@@ -1,0 +1,185 @@
+import { describe, expect, it, jest } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { type MultipartRequests, type UploadedPart, uploadInParts } from './multipart-upload.js';
+import type { PartSource } from './object-store.js';
+
+const KiB = 1024;
+
+function sourceOf(data: Buffer, readFails?: (position: number) => boolean): PartSource {
+  return {
+    size: data.length,
+    sha256: 'f'.repeat(64),
+    async readInto(into, length, position) {
+      await new Promise((resolve) => setImmediate(resolve));
+      if (readFails?.(position)) throw new Error(`read failed at ${position}`);
+      data.copy(into, 0, position, position + length);
+    },
+    stream: () => Readable.from([data]),
+  };
+}
+
+interface Recorder {
+  requests: MultipartRequests;
+  parts: Map<number, Buffer>;
+  completed?: UploadedPart[];
+  aborted: string[];
+  /** Distinct memory blocks the parts were sent from. */
+  blocks: Set<ArrayBufferLike>;
+  maxInFlight: number;
+}
+
+function recorder(options: { failPart?: number; partDelayMs?: number } = {}): Recorder {
+  let inFlight = 0;
+  const record: Recorder = {
+    parts: new Map(),
+    aborted: [],
+    blocks: new Set(),
+    maxInFlight: 0,
+    requests: {
+      create: async () => 'upload-1',
+      sendPart: async (uploadId, partNumber, data, signal) => {
+        expect(uploadId).toBe('upload-1');
+        record.blocks.add(data.buffer);
+        record.maxInFlight = Math.max(record.maxInFlight, ++inFlight);
+        try {
+          await new Promise((resolve) => setTimeout(resolve, options.partDelayMs ?? 2));
+          signal.throwIfAborted();
+          if (partNumber === options.failPart) throw new Error(`part ${partNumber} refused`);
+          // A copy: the buffer is reused once this resolves.
+          record.parts.set(partNumber, Buffer.from(data));
+          return `"etag-${partNumber}"`;
+        } finally {
+          inFlight--;
+        }
+      },
+      complete: async (_uploadId, parts) => {
+        record.completed = parts;
+      },
+      abort: async (uploadId) => {
+        record.aborted.push(uploadId);
+      },
+    },
+  };
+  return record;
+}
+
+const reassembled = (parts: Map<number, Buffer>) =>
+  Buffer.concat([...parts.keys()].sort((a, b) => a - b).map((n) => parts.get(n) as Buffer));
+
+describe('uploadInParts', () => {
+  const settings = { partSize: 10 * KiB, partConcurrency: 3 };
+
+  it('sends every part at its offset and completes with the parts in order', async () => {
+    const data = randomBytes(95 * KiB); // 9 full parts and one of 5 KiB
+    const record = recorder();
+    await uploadInParts(record.requests, sourceOf(data), settings, new AbortController().signal);
+    expect(record.parts.size).toBe(10);
+    expect(record.parts.get(10)?.length).toBe(5 * KiB);
+    expect(Buffer.compare(reassembled(record.parts), data)).toBe(0);
+    expect(record.completed).toEqual(
+      Array.from({ length: 10 }, (_, i) => ({ partNumber: i + 1, etag: `"etag-${i + 1}"` })),
+    );
+    expect(record.aborted).toEqual([]);
+  });
+
+  it('holds partConcurrency buffers whatever the size, and never more parts in flight', async () => {
+    const data = randomBytes(300 * KiB); // 30 parts
+    const record = recorder();
+    await uploadInParts(record.requests, sourceOf(data), settings, new AbortController().signal);
+    expect(record.parts.size).toBe(30);
+    expect(record.blocks.size).toBe(3);
+    expect(record.maxInFlight).toBe(3);
+    expect(Buffer.compare(reassembled(record.parts), data)).toBe(0);
+  });
+
+  it('allocates no more buffers than there are parts', async () => {
+    const record = recorder();
+    const data = randomBytes(15 * KiB);
+    await uploadInParts(record.requests, sourceOf(data), settings, new AbortController().signal);
+    expect(record.parts.size).toBe(2);
+    expect(record.blocks.size).toBe(2);
+  });
+
+  it('a refused part: stops sending, aborts the upload, does not complete, throws its error', async () => {
+    const record = recorder({ failPart: 4 });
+    const data = randomBytes(300 * KiB);
+    await expect(
+      uploadInParts(record.requests, sourceOf(data), settings, new AbortController().signal),
+    ).rejects.toThrow('part 4 refused');
+    expect(record.aborted).toEqual(['upload-1']);
+    expect(record.completed).toBeUndefined();
+    // At most the parts already started when part 4 failed.
+    expect(record.parts.size).toBeLessThanOrEqual(3 + settings.partConcurrency);
+  });
+
+  it('a failed read of the source aborts the upload', async () => {
+    const record = recorder();
+    const data = randomBytes(100 * KiB);
+    const failAt = 50 * KiB;
+    await expect(
+      uploadInParts(
+        record.requests,
+        sourceOf(data, (position) => position === failAt),
+        settings,
+        new AbortController().signal,
+      ),
+    ).rejects.toThrow(`read failed at ${failAt}`);
+    expect(record.aborted).toEqual(['upload-1']);
+    expect(record.completed).toBeUndefined();
+  });
+
+  it('the signal stops the upload: parts in flight are cancelled, the upload aborted', async () => {
+    const record = recorder({ partDelayMs: 20 });
+    const controller = new AbortController();
+    const data = randomBytes(300 * KiB);
+    setTimeout(() => controller.abort(new Error('deadline')), 30);
+    await expect(
+      uploadInParts(record.requests, sourceOf(data), settings, controller.signal),
+    ).rejects.toThrow('deadline');
+    expect(record.aborted).toEqual(['upload-1']);
+    expect(record.completed).toBeUndefined();
+    expect(record.parts.size).toBeLessThan(30);
+  });
+
+  it('an aborted signal before the start creates nothing', async () => {
+    const record = recorder();
+    const create = jest.spyOn(record.requests, 'create');
+    const controller = new AbortController();
+    controller.abort(new Error('already over'));
+    await expect(
+      uploadInParts(record.requests, sourceOf(randomBytes(20 * KiB)), settings, controller.signal),
+    ).rejects.toThrow('already over');
+    expect(create).not.toHaveBeenCalled();
+    expect(record.aborted).toEqual([]);
+  });
+
+  it('a failed create aborts nothing and throws its error', async () => {
+    const record = recorder();
+    record.requests.create = () => Promise.reject(new Error('no such bucket'));
+    await expect(
+      uploadInParts(
+        record.requests,
+        sourceOf(randomBytes(20 * KiB)),
+        settings,
+        new AbortController().signal,
+      ),
+    ).rejects.toThrow('no such bucket');
+    expect(record.aborted).toEqual([]);
+    expect(record.parts.size).toBe(0);
+  });
+
+  it('a failed complete aborts the upload', async () => {
+    const record = recorder();
+    record.requests.complete = () => Promise.reject(new Error('InvalidPart'));
+    await expect(
+      uploadInParts(
+        record.requests,
+        sourceOf(randomBytes(20 * KiB)),
+        settings,
+        new AbortController().signal,
+      ),
+    ).rejects.toThrow('InvalidPart');
+    expect(record.aborted).toEqual(['upload-1']);
+  });
+});
