@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
 import { type FileHandle, open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -130,6 +131,13 @@ export async function prepareProjectBody(
   return spool(source, head, limits);
 }
 
+/**
+ * Bytes the spool file's write stream buffers before it asks for a pause: chunks queued behind
+ * a write in flight go out together in one `writev`, so the writes overlap the reading and
+ * hashing instead of adding to them (measured in BENCHMARKS.md, "The spool step").
+ */
+const SPOOL_WRITE_BUFFER = 1024 * 1024;
+
 /** Writes `head` and the rest of `source` to a temporary file, hashing and counting. */
 async function spool(
   source: AsyncIterator<unknown>,
@@ -139,16 +147,28 @@ async function spool(
   const file = path.join(limits.spoolDir, `nest-credentials-spool-${randomUUID()}.zip`);
   const hash = createHash('sha256');
   let size = 0;
-  let handle: FileHandle | undefined;
+  const sink = createWriteStream(file, {
+    flags: 'wx',
+    mode: 0o600,
+    highWaterMark: SPOOL_WRITE_BUFFER,
+  });
+  let sinkFailure: { error: unknown } | undefined;
+  sink.on('error', (error) => {
+    sinkFailure ??= { error };
+  });
+  const checkSink = () => {
+    if (sinkFailure) throw sinkFailure.error;
+  };
   try {
-    handle = await open(file, 'wx', 0o600);
-    const write = async (chunk: Buffer) => {
+    await once(sink, 'open');
+    const take = async (chunk: Buffer) => {
       size += chunk.length;
       if (size > limits.maxProjectSize) throw tooLarge(limits.maxProjectSize);
       hash.update(chunk);
-      await writeFully(handle as FileHandle, chunk);
+      if (!sink.write(chunk)) await drained(sink);
+      checkSink();
     };
-    for (const chunk of head) await write(chunk);
+    for (const chunk of head) await take(chunk);
     for (;;) {
       let next: IteratorResult<unknown>;
       try {
@@ -157,13 +177,18 @@ async function spool(
         throw unreadable(err);
       }
       if (next.done) break;
-      await write(toBuffer(next.value));
+      await take(toBuffer(next.value));
     }
-    await handle.close();
-    handle = undefined;
+    await new Promise<void>((resolve, reject) =>
+      sink.end((err?: Error | null) => (err ? reject(err) : resolve())),
+    );
+    checkSink();
   } catch (err) {
     void source.return?.().catch(() => undefined);
-    await handle?.close().catch(() => undefined);
+    if (!sink.closed) {
+      sink.destroy();
+      await once(sink, 'close').catch(() => undefined);
+    }
     await rm(file, { force: true });
     if (err instanceof InvalidProjectError) throw err;
     throw new StorageUnavailableError(
@@ -172,6 +197,19 @@ async function spool(
     );
   }
   return spooledFile(file, size, hash.digest('hex'));
+}
+
+/** Resolves when `sink` wants more data, or has closed (its error is then kept by a listener). */
+function drained(sink: WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      sink.off('drain', done);
+      sink.off('close', done);
+      resolve();
+    };
+    sink.on('drain', done);
+    sink.on('close', done);
+  });
 }
 
 /** The spool file as a `SpooledBody`: one read handle, opened on first use, shared by reads. */
@@ -202,12 +240,4 @@ function spooledFile(file: string, size: number, sha256: string): SpooledBody {
       return discarded;
     },
   };
-}
-
-async function writeFully(handle: FileHandle, chunk: Buffer): Promise<void> {
-  let offset = 0;
-  while (offset < chunk.length) {
-    const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
-    offset += bytesWritten;
-  }
 }
