@@ -30,6 +30,7 @@ export interface MinioStoreConfig {
  */
 export class MinioObjectStore implements ObjectStore {
   private readonly client: Client;
+  private readonly partClient: Client;
   private readonly pendingAborts = new PendingAborts((bucket, key, uploadId) =>
     this.bounded({ operation: 'abort of a multipart upload', bucket, key }, () =>
       this.client.abortMultipartUpload(bucket, key, uploadId),
@@ -41,7 +42,7 @@ export class MinioObjectStore implements ObjectStore {
     const { endpoint, transfer } = config;
     const tls = endpoint.protocol === 'https:';
     this.agent = createDeadlineAgent(tls, transfer.requestTimeoutMs);
-    this.client = new Client({
+    const options = {
       endPoint: endpoint.hostname,
       port: endpoint.port ? Number(endpoint.port) : tls ? 443 : 80,
       useSSL: tls,
@@ -51,10 +52,14 @@ export class MinioObjectStore implements ObjectStore {
       pathStyle: true,
       partSize: transfer.partSize,
       transportAgent: this.agent,
-    });
-    // minio-js hashes every body for SigV4 over plain HTTP; parts rely on the project's SHA-256
-    // (see `signParts`), and single PUTs then carry a Content-MD5 instead.
-    this.client.enableSHA256 = transfer.signParts;
+    };
+    this.client = new Client(options);
+    // Parts rely on the project's SHA-256 instead of being hashed again for SigV4 (minio-js
+    // hashes every body over plain HTTP), unless `signParts`. A second client, sharing the
+    // agent, because the switch is client-wide: single PUTs keep minio-js's default, a signed
+    // SHA-256 over HTTP (cheaper than the Content-MD5 it sends instead).
+    this.partClient = new Client(options);
+    this.partClient.enableSHA256 = transfer.signParts;
   }
 
   async putObject(
@@ -89,7 +94,7 @@ export class MinioObjectStore implements ObjectStore {
   ): Promise<void> {
     void this.pendingAborts.flush();
     const call = { operation: 'upload', bucket, key };
-    const { client } = this;
+    const { client, partClient } = this;
     try {
       await uploadInParts(
         {
@@ -103,7 +108,7 @@ export class MinioObjectStore implements ObjectStore {
           // Bounded by the agent's socket deadline (minio-js takes no abort signal).
           sendPart: async (uploadId, partNumber, data) => {
             const part = { bucketName: bucket, objectName: key, uploadID: uploadId, partNumber };
-            const { etag } = await client.uploadPart({ ...part, headers: {} }, data);
+            const { etag } = await partClient.uploadPart({ ...part, headers: {} }, data);
             return etag;
           },
           complete: async (uploadId, parts) => {
