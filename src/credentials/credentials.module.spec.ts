@@ -13,6 +13,7 @@ import {
   InjectCredentials,
   LocalCredentials,
   type ProjectObject,
+  StorageUnavailableError,
 } from './index.js';
 
 const LOCAL_ENV = {
@@ -174,6 +175,21 @@ describe('CredentialsModule', () => {
     expect(err.message).toContain('BUCKET_NAME_PROJECTS must be a valid bucket name');
     expect(err.message).toContain('AWS_REGION (or AWS_DEFAULT_REGION) is required');
     expect(err.message).not.toContain(AWS_ENV.AWS_ACCESS_KEY_ID);
+  });
+
+  it('refuses storage calls once the module is destroyed, without building a new client', async () => {
+    const moduleRef = await resolveWith([configFrom(LOCAL_ENV), CredentialsModule.forRoot()]);
+    const credentials = moduleRef.get<Credentials>(CREDENTIALS_PROVIDER);
+    await moduleRef.close();
+    const calls = [
+      credentials.uploadProject('late.zip', Buffer.from('PK\x05\x06')),
+      credentials.downloadProject('projects', 'late.zip'),
+      credentials.checkStorage(),
+    ];
+    for (const call of calls) {
+      await expect(call).rejects.toThrow(StorageUnavailableError);
+      await expect(call).rejects.toThrow('shut down');
+    }
   });
 
   it('refuses invalid transfer options', async () => {

@@ -2,6 +2,7 @@ import type { OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import type { Readable } from 'node:stream';
 import type { TransferSettings } from '../config/transfer-settings.js';
 import { Credentials, type ProjectBody, type ProjectObject } from '../credentials.js';
+import { StorageUnavailableError } from '../errors.js';
 import { ProjectStorage } from '../project/project-storage.js';
 import type { ObjectStore } from '../store/object-store.js';
 
@@ -15,6 +16,7 @@ export abstract class StoreBackedCredentials
   implements OnModuleInit, OnModuleDestroy
 {
   #storage?: Promise<ProjectStorage>;
+  #destroyed = false;
 
   protected abstract readonly bucketName: string;
   protected abstract readonly transfer: TransferSettings;
@@ -28,6 +30,7 @@ export abstract class StoreBackedCredentials
   }
 
   async onModuleDestroy(): Promise<void> {
+    this.#destroyed = true;
     const storage = this.#storage;
     this.#storage = undefined;
     if (storage) await (await storage).close();
@@ -54,6 +57,11 @@ export abstract class StoreBackedCredentials
   }
 
   private projects(): Promise<ProjectStorage> {
+    if (this.#destroyed) {
+      return Promise.reject(
+        new StorageUnavailableError('The credentials module has been shut down (onModuleDestroy)'),
+      );
+    }
     this.#storage ??= this.createStore().then(
       (store) => new ProjectStorage(store, this.bucketName, this.transfer),
     );
