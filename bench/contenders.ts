@@ -31,6 +31,7 @@ import {
   S3,
   SPOOL_DIR,
 } from './common.js';
+import type { GcCounts } from './gc.js';
 
 /** What one transfer took. */
 export interface Timing {
@@ -42,6 +43,8 @@ export interface Timing {
   spoolMs?: number[];
   /** The module's send step within it: the multipart upload from the spool file (ms). */
   sendMs?: number[];
+  /** Garbage collections, by kind, that started within each spool step (`bench/gc.ts`). */
+  spoolGc?: GcCounts[];
 }
 
 export interface Contender {

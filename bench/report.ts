@@ -5,6 +5,8 @@
 import type { TransferSettings } from '../src/credentials/config/transfer-settings.js';
 import { type Backend, BACKENDS, fmt, median, MiB, mibPerS, q, type Quantity } from './common.js';
 import type { Boto3Info } from './contenders.js';
+import type { GcCounts } from './gc.js';
+import type { RangedProbeResult } from './ranged-probe.js';
 import type { RegistryOutcome } from './registry.js';
 import type { SpoolResult } from './spool-child.js';
 import type { MemoryRow, ProfileRow, StartupRow } from './run.js';
@@ -44,6 +46,8 @@ export interface RawOutcomes {
   durationS: number;
   transfer: TransferOutcome;
   spool: SpoolResult;
+  /** The ranged-download probe at the largest size (absent when it did not run). */
+  ranged?: RangedProbeResult;
   leftovers: { afterTransfer: Leftovers; atEnd: Leftovers };
   overwrite: OverwriteOutcome[];
   sweep: SweepPoint[];
@@ -75,6 +79,57 @@ const FLAT_TOLERANCE_MIB = 16;
  * default's: with 2 runs per setting, closer differences are within this machine's noise.
  */
 export const NO_LOSS_SHARE = 0.95;
+
+/**
+ * Parallel ranged GETs count as faster than one GET when their throughput is above this
+ * multiple of its throughput (closer is within this machine's noise).
+ */
+export const RANGED_GAIN = 1.05;
+/**
+ * "Many more" major GCs in the in-run spool step than in the spool step alone: at least this
+ * many more, and at least twice as many.
+ */
+export const GC_MANY_MORE = 5;
+
+/** Medians over runs of the garbage collections in one step (undefined: none recorded). */
+function gcFigures(runs: GcCounts[] | undefined) {
+  if (!runs || runs.length === 0) return undefined;
+  return {
+    major: q(median(runs.map((g) => g.major)), 'GCs'),
+    minor: q(median(runs.map((g) => g.minor)), 'GCs'),
+    incremental: q(median(runs.map((g) => g.incremental)), 'GCs'),
+    /** Total duration of all kinds. */
+    ms: q(median(runs.map((g) => g.ms)), 'ms'),
+    majorSamples: runs.map((g) => q(g.major, 'GCs')),
+    msSamples: runs.map((g) => q(g.ms, 'ms')),
+  };
+}
+
+/** The ranged-download probe: each way's median, throughput and ratio to one GET. */
+function rangedFigures(probe: RangedProbeResult | undefined) {
+  if (!probe) return undefined;
+  const single = median(probe.ways.find((w) => w.window === 1)?.ms ?? []);
+  return {
+    size: sizeQ(probe.bytes),
+    rangeSize: sizeQ(probe.rangeBytes),
+    rounds: q(probe.rounds, 'rounds'),
+    sha256: probe.sha256,
+    /** Every way wrote the same bytes (checked in the probe, which fails otherwise). */
+    sameSha256: true,
+    matchesMetadata: probe.matchesMetadata,
+    ways: probe.ways.map((w) => ({
+      way: w.way,
+      window: q(w.window, 'ranges'),
+      requests: q(w.requests, 'requests'),
+      median: q(median(w.ms), 'ms'),
+      throughput: q(mibPerS(probe.bytes, median(w.ms)), 'MiB/s'),
+      /** Throughput relative to one GetObject (> 1: faster). */
+      vsSingle: q(single / median(w.ms), 'x'),
+      cpuOfWall: q((median(w.cpuMs) / median(w.ms)) * 100, '% of one core'),
+      samples: w.ms.map((ms) => q(ms, 'ms')),
+    })),
+  };
+}
 
 export const CONTENDERS = {
   module: (b: Backend) => `module-${b}`,
@@ -286,6 +341,8 @@ export function buildResults(raw: RawOutcomes) {
         sendVsRaw: q(rawMs / send, 'x'),
         spoolSamples: st.spoolMs.map((ms) => q(ms, 'ms')),
         sendSamples: st.sendMs.map((ms) => q(ms, 'ms')),
+        /** Garbage collections within the spool step (bench/gc.ts), medians over runs. */
+        spoolGc: gcFigures(st.spoolGc),
       };
     });
 
@@ -555,7 +612,11 @@ export function buildResults(raw: RawOutcomes) {
       hashOnlyRate: q(mibPerS(raw.spool.bytes, median(raw.spool.hash)), 'MiB/s'),
       srcSamples: raw.spool.src.map((ms) => q(ms, 'ms')),
       hashOnlySamples: raw.spool.hash.map((ms) => q(ms, 'ms')),
+      /** Garbage collections within each way's runs (bench/gc.ts), medians over runs. */
+      srcGc: gcFigures(raw.spool.gc?.src),
+      hashOnlyGc: gcFigures(raw.spool.gc?.hash),
     },
+    rangedProbe: rangedFigures(raw.ranged),
     memory: memoryRows,
     profiles,
     registry,
@@ -608,12 +669,19 @@ function transferMatrix(results: Results): { header: string[]; rows: string[][] 
   return { header, rows };
 }
 
+/** A count of GCs (a median of an even number of runs can end in .5). */
+const gcCount = (v: number | undefined): string =>
+  v !== undefined && Number.isInteger(v) ? String(v) : fmt(v ?? NaN, 1);
+const majorGcs = (v: number | undefined): string => `${gcCount(v)} major GC${v === 1 ? '' : 's'}`;
+
 function stepRows(results: Results): string[][] {
   return results.transfer.steps.map((st) => [
     st.label,
     `${st.size.value} MiB`,
     fmt(st.spool.value, 0),
     fmt(st.spoolRate.value, 0),
+    gcCount(st.spoolGc?.major.value),
+    fmt(st.spoolGc?.ms.value ?? NaN, 0),
     fmt(st.send.value, 0),
     fmt(st.rest.value, 0),
     fmt(st.upload.value, 0),
@@ -626,12 +694,36 @@ const STEP_HEADER = [
   'size',
   'spool ms',
   'spool MiB/s',
+  'spool major GCs',
+  'spool GC ms',
   'send ms',
   'rest ms',
   'upload ms',
   'spool % of upload',
   'raw upload / send step',
 ];
+
+/** The ranged-download probe on stdout (nothing when it did not run). */
+function rangedTable(results: Results): string[] {
+  const rp = results.rangedProbe;
+  if (!rp) return [];
+  return [
+    '',
+    `RANGED DOWNLOAD PROBE: ${rp.size.value} MiB reference object into a file, hashed, ${rp.rangeSize.value} MiB ranges, median of ${rp.rounds.value} rounds`,
+    table(
+      ['way', 'requests', 'median ms', 'MiB/s', '/ single', 'CPU %'],
+      rp.ways.map((w) => [
+        w.way,
+        String(w.requests.value),
+        fmt(w.median.value, 0),
+        fmt(w.throughput.value, 0),
+        fmt(w.vsSingle.value, 2),
+        fmt(w.cpuOfWall.value, 0),
+      ]),
+    ),
+    '',
+  ];
+}
 
 const settingText = (s: { partSize?: Quantity; partConcurrency?: Quantity } | undefined): string =>
   s?.partSize && s.partConcurrency ? `${s.partSize.value} MiB x ${s.partConcurrency.value}` : 'n/a';
@@ -674,6 +766,11 @@ export function renderTable(results: Results): string {
     '',
     'STEPS of streamed module uploads (medians): spool = source -> temporary file, hashed; send = multipart upload from it',
     table(STEP_HEADER, stepRows(results)),
+    `spool step alone (fresh process, no server, ${results.spool.size.value} MiB, medians of ${results.spool.runs.value}): ` +
+      `src ${fmt(results.spool.src.value, 0)} ms, ${gcCount(results.spool.srcGc?.major.value)} major GCs, ` +
+      `${fmt(results.spool.srcGc?.ms.value ?? NaN, 0)} GC ms; reading and hashing only ${fmt(results.spool.hashOnly.value, 0)} ms, ` +
+      `${gcCount(results.spool.hashOnlyGc?.major.value)} major GCs, ${fmt(results.spool.hashOnlyGc?.ms.value ?? NaN, 0)} GC ms`,
+    ...rangedTable(results),
     `left behind after the transfer phase: ${lo.afterTransfer.segmentObjects.value} Swift segment objects ` +
       `(${fmt(lo.afterTransfer.segmentBytes.value, 0)} MiB) for ${fmt(lo.transferModuleStreamedUploads.value, 0)} MiB ` +
       `of streamed module uploads, ${lo.afterTransfer.spoolFiles.value} spool files; at the end: ` +
@@ -816,6 +913,17 @@ export function renderMarkdown(results: Results): string {
   const defaults = r.meta.moduleDefaults;
   const defaultText = `${defaults.partSize.value} MiB x ${defaults.partConcurrency.value}`;
   const bothBackends = (fn: (b: Backend) => string) => BACKENDS.map(fn).join('; ');
+  // The sweep runs at one size; a recommended change is adopted only if its check at the
+  // largest size (memory table) meets the memory target on both backends as well.
+  const recChanges = !!rec && settingText(rec) !== defaultText;
+  const recAtLargest = BACKENDS.map((b) => ({
+    backend: b,
+    growth: rec ? memExtra(b, settingText(rec))?.growth.value : undefined,
+  }));
+  const recFailsAtLargest = recAtLargest.filter(
+    (x) => x.growth === undefined || x.growth > MEMORY_LIMIT_MIB,
+  );
+  const adoptRec = recChanges && recFailsAtLargest.length === 0;
   const x2 = (v: number | undefined) => fmt(v ?? NaN, 2);
   const mib = (v: number | undefined) => fmt(v ?? NaN, 0);
   const cores = mach.cores;
@@ -958,7 +1066,7 @@ export function renderMarkdown(results: Results): string {
   out.push(
     '### The spool step',
     '',
-    "A streamed project larger than one part is read once into a temporary file while it is hashed, counted and held to the size limit (**spool**), then uploaded from that file in parts with its SHA-256 set at CreateMultipartUpload (**send**), and the file is removed (**rest**). Times inside the uploads above, medians, measured around src's own `ProjectStorage.upload` and `ObjectStore.putParts` (`bench/steps.ts`). The last column compares the send step alone with the raw client's whole upload (>= 1.00: the module's multipart upload is as fast as the raw client's, the gap is the spool step):",
+    'A streamed project larger than one part is read once into a temporary file while it is hashed, counted and held to the size limit (**spool**), then uploaded from that file in parts with its SHA-256 set at CreateMultipartUpload (**send**), and the file is removed (**rest**). Times inside the uploads above, medians, measured around src\'s own `ProjectStorage.upload` and `ObjectStore.putParts` (`bench/steps.ts`); "spool major GCs": full (mark-compact) garbage collections that started within the spool step, "spool GC ms": the time of all collections in it (minor, incremental marking, major), counted with a `PerformanceObserver` of `gc` entries (`bench/gc.ts`). The last column compares the send step alone with the raw client\'s whole upload (>= 1.00: the module\'s multipart upload is as fast as the raw client\'s, the gap is the spool step):',
     '',
     markdownTable(STEP_HEADER, stepRows(r)),
     '',
@@ -1180,6 +1288,75 @@ export function renderMarkdown(results: Results): string {
       .join(', ') || 'n/a';
   const hashMs = (1000 * small) / r.meta.sha256Speed.value;
   const sp = r.spool;
+  // GC in the spool step: in the transfer runs at the largest size against the step alone.
+  const inRunSpool = (b: Backend) => stepOf(CONTENDERS.module(b), largest)?.spool.value ?? NaN;
+  const inRunGc = (b: Backend) => stepOf(CONTENDERS.module(b), largest)?.spoolGc;
+  const aloneMajor = sp.srcGc?.major.value ?? NaN;
+  /** Slower than alone, with many more major GCs (GC_MANY_MORE) than alone. */
+  const gcSlower = (b: Backend) => {
+    const major = inRunGc(b)?.major.value ?? NaN;
+    return (
+      inRunSpool(b) > sp.src.value && major >= aloneMajor + GC_MANY_MORE && major >= 2 * aloneMajor
+    );
+  };
+  const gcBackends = BACKENDS.filter(gcSlower);
+  const gcAloneText = `${majorGcs(aloneMajor)} (${mib(sp.srcGc?.ms.value)} ms of GC) alone`;
+  /** The in-run spool steps at the largest size, in order: ms and major GCs. */
+  const gcRuns = (b: Backend) => {
+    const st = stepOf(CONTENDERS.module(b), largest);
+    const majors = st?.spoolGc?.majorSamples ?? [];
+    const ms = st?.spoolSamples ?? [];
+    return majors.length === ms.length
+      ? ms.map((x, i) => ({ ms: x.value, major: majors[i].value }))
+      : [];
+  };
+  const gcRunsText = (b: Backend) =>
+    gcRuns(b)
+      .map((x) => `${mib(x.ms)} ms with ${gcCount(x.major)}`)
+      .join(', ');
+  /**
+   * Within one backend's runs: some with many more major GCs (GC_MANY_MORE) than the fewest,
+   * and every one of them slower than every other run.
+   */
+  const manyGcRunsSlower = (b: Backend) => {
+    const runs = gcRuns(b);
+    const fewest = Math.min(...runs.map((x) => x.major));
+    const many = runs.filter((x) => x.major >= fewest + GC_MANY_MORE && x.major >= 2 * fewest);
+    const few = runs.filter((x) => !many.includes(x));
+    return (
+      many.length > 0 &&
+      few.length > 0 &&
+      Math.min(...many.map((x) => x.ms)) > Math.max(...few.map((x) => x.ms))
+    );
+  };
+  const gcRunsSentenceOf = (backends: Backend[]) =>
+    backends.length === 0
+      ? ''
+      : `the spool steps with many more major GCs are the slower ones (per run in order, spool ms with major GCs: ${backends.map((b) => `${b}: ${gcRunsText(b)}`).join('; ')})`;
+  const gcRunsSentence = gcRunsSentenceOf(BACKENDS.filter(manyGcRunsSlower));
+  /** The same, for the backends whose runs section 1 does not list already. */
+  const gcRunsSentenceRest = gcRunsSentenceOf(
+    BACKENDS.filter((b) => manyGcRunsSlower(b) && !gcSlower(b)),
+  );
+  const gcInRunText = (b: Backend) => {
+    const gc = inRunGc(b);
+    return `${b}: ${majorGcs(gc?.major.value)} in the step (runs in order: ${gcRunsText(b)}), ${mib(gc?.ms.value)} ms of GC in all, ${mib(inRunSpool(b) - sp.src.value)} ms slower than alone`;
+  };
+  // The ranged-download probe: parallel ranged GETs against one GET.
+  const rp = r.rangedProbe;
+  const rangedWays = rp?.ways.filter((w) => w.window.value > 1) ?? [];
+  const rangedText = rangedWays
+    .map((w) => `x${w.window.value} ${x2(w.vsSingle.value)}x`)
+    .join(', ');
+  const gainPct = fmt((RANGED_GAIN - 1) * 100, 0);
+  const fasterWays = rangedWays.filter((w) => w.vsSingle.value > RANGED_GAIN);
+  const rangedFaster = fasterWays.length > 0;
+  const fasterText = `faster by more than ${gainPct}% at ${fasterWays.map((w) => `x${w.window.value}`).join(' and ')}`;
+  const rangedVerdict = !rp
+    ? 'parallel ranged GETs were not measured in this run'
+    : rangedFaster
+      ? `parallel ranged GETs measured: ${rangedText} of one GET here, ${fasterText}`
+      : `parallel ranged GETs measured: ${rangedText} of one GET here, so not the fix on this machine`;
   const streamed = r.transfer.steps
     .filter((x) => x.contender === CONTENDERS.module('aws'))
     .map((x) => x.size.value);
@@ -1251,7 +1428,12 @@ export function renderMarkdown(results: Results): string {
         `the spool step, which the raw client does not have: the SHA-256 must be known before CreateMultipartUpload, so the whole source is spooled before the first part is sent: ${perBackend(stepLine)}. Alone, without a server, spooling ${sp.size.value} MiB takes ${mib(sp.src.value)} ms, of which reading and hashing ${mib(sp.hashOnly.value)} ms (section 1). ` +
         (sendSlower.length === 0
           ? "The send step alone is at least as fast as the raw client's whole upload, so the gap is the spool step"
-          : `The send step alone is slower than the raw client's whole upload at ${sendSlower.map((x) => `${x.backend} ${x.size.value} MiB (${x2(x.sendVsRaw.value)}x)`).join(', ')}: there the gap is more than the spool step (section 2)`),
+          : `The send step alone is slower than the raw client's whole upload at ${sendSlower.map((x) => `${x.backend} ${x.size.value} MiB (${x2(x.sendVsRaw.value)}x)`).join(', ')}: there the gap is more than the spool step (section 2)`) +
+        (gcBackends.length > 0
+          ? `. In the run the spool step at ${largest} MiB is slower than alone with many more full (mark-compact) GCs: ${gcBackends.map((b) => `${b} ${majorGcs(inRunGc(b)?.major.value)} (${mib(inRunGc(b)?.ms.value)} ms of GC, ${mib(inRunSpool(b) - sp.src.value)} ms slower)`).join(', ')} against ${gcAloneText}: the measured reason the in-run spool step is slower than alone (section 1)`
+          : gcRunsSentence
+            ? `. Within the run at ${largest} MiB ${gcRunsSentence} (section 1)`
+            : ''),
       fix: () =>
         `none measured here. The spool step can shrink only to reading and hashing (${mib(sp.hashOnly.value)} of its ${mib(sp.src.value)} ms alone): it is the price of the SHA-256 at CreateMultipartUpload, and the send cannot start before it ends. For a source that is already a whole file (as here) the module could hash the file in place and upload from it, skipping the write (${mib(sp.src.value - sp.hashOnly.value)} ms alone; not measured)`,
     },
@@ -1274,7 +1456,11 @@ export function renderMarkdown(results: Results): string {
       cause: (ts) =>
         `boto3 downloads 8 MiB ranges with 10 threads (at ${largest} MiB ${tp(CONTENDERS.boto3, 'download', largest)} MiB/s at ${cpu(CONTENDERS.boto3, 'download', largest)}% of a core), the module one GetObject stream plus the verification; fastest runs: ${fastestRuns(ts)}`,
       fix: () =>
-        'parallel ranged GETs reassembled in order, with a bounded window (not measured; section 5)',
+        !rp
+          ? 'parallel ranged GETs reassembled in order, with a bounded window (not measured in this run; section 5)'
+          : rangedFaster
+            ? `parallel ranged GETs reassembled in order, with a bounded window: measured ${rangedText} of one GET here (section 5)`
+            : `none measured here: ${rangedVerdict} (section 5)`,
     },
     {
       name: 'memory of uploads',
@@ -1301,7 +1487,6 @@ export function renderMarkdown(results: Results): string {
     .map((g) => ({ g, ts: missed.filter(inGroup(g)) }))
     .filter(({ ts }) => ts.length > 0);
   const ungrouped = missed.filter((t) => !groups.some((g) => inGroup(g)(t)));
-  const inRunSpool = (b: Backend) => stepOf(CONTENDERS.module(b), largest)?.spool.value ?? NaN;
 
   out.push(
     '## Findings',
@@ -1315,8 +1500,16 @@ export function renderMarkdown(results: Results): string {
       },
     )}; alone, without a server, ${mib(sp.src.value)} ms (${mib(sp.srcRate.value)} MiB/s), of which reading and hashing ${mib(sp.hashOnly.value)} ms. In exchange the SHA-256 goes with CreateMultipartUpload: no CopyObject, and no orphaned segments (${lo.afterTransfer.segmentObjects.value} after ${fmt(lo.transferModuleStreamedUploads.value, 0)} MiB of streamed uploads, ${lo.atEnd.spoolFiles.value} spool files left).`,
     `2. **The send step** (each part read from the spool file by position into one of ${POOL_BUFFERS} buffers of partSize, sent as \`UNSIGNED-PAYLOAD\`): at ${largest} MiB ${perBackend((b) => `${x2(stepOf(CONTENDERS.module(b), largest)?.sendVsRaw.value)}x the raw client's whole upload`)}. Memory of the whole upload at ${largest} MiB: ${perBackend((b) => `${mib(upMem(b)?.growth.value)} MiB, of which ${mib(upMem(b)?.pool?.value)} MiB part buffers`)} (target ${MEMORY_LIMIT_MIB} MiB).`,
-    `3. **Defaults**: ${rec && settingText(rec) !== defaultText ? `the sweep recommends ${settingText(rec)} over ${defaultText}` : `${defaultText} stays`} (${r.sweep.recommendationReason ?? 'n/a'}); section 4.`,
-    '4. **Downloads**: no change (the integrity check is the difference); parallel ranged GETs would need measuring first.',
+    `3. **Defaults**: ${
+      adoptRec
+        ? `the sweep recommends ${settingText(rec)} over ${defaultText} (${r.sweep.recommendationReason ?? 'n/a'})`
+        : recChanges
+          ? `${defaultText} stays: the sweep's ${settingText(rec)} grows by more than ${MEMORY_LIMIT_MIB} MiB at ${largest} MiB (${recFailsAtLargest.map((x) => `${x.backend} ${fmt(x.growth ?? NaN, 0)} MiB`).join(', ')})`
+          : `${defaultText} stays (${r.sweep.recommendationReason ?? 'n/a'})`
+    }; section 4.`,
+    rp && rangedFaster
+      ? `4. **Downloads**: the integrity check is the difference to the raw clients; ${rangedVerdict}, a candidate for the module's downloads (section 5).`
+      : `4. **Downloads**: no change (the integrity check is the difference); ${rangedVerdict} (section 5).`,
     '',
     '### Missed targets: cause and fix',
     '',
@@ -1341,33 +1534,99 @@ export function renderMarkdown(results: Results): string {
     '',
   );
 
+  /** Why the in-run spool step is slower than alone, where it is: GC when measured so. */
+  function spoolInRunText(): string {
+    const slower = BACKENDS.filter((b) => inRunSpool(b) > sp.src.value);
+    if (slower.length === 0) return '';
+    const others = slower.filter((b) => !gcSlower(b));
+    const parts: string[] = [];
+    if (gcBackends.length > 0) {
+      parts.push(
+        `${gcBackends.map(gcInRunText).join('; ')}; against ${gcAloneText}: the garbage collector is the measured reason the in-run spool step is slower than alone (the transfer workers are long-lived and have sent earlier uploads; alone, the process only spools)`,
+      );
+    }
+    if (others.length > 0) {
+      parts.push(
+        `${others.length < BACKENDS.length ? `${others.join(', ')}: ` : ''}there it shares the ${cores} cores and the disk with Swift, which may still be busy with the previous contender's upload and its deletion (${others.every((b) => inRunGc(b) && sp.srcGc) ? `${others.map((b) => `${b} ${majorGcs(inRunGc(b)?.major.value)}`).join(', ')} against ${majorGcs(aloneMajor)} alone, not many more; ` : ''}not separated further)`,
+      );
+    }
+    return `, longer than alone${slower.length < BACKENDS.length ? ` (${slower.join(', ')})` : ''}: ${parts.join('; ')}`;
+  }
+
+  /** Section 5's part on the ranged-download probe. */
+  function rangedSection(): string[] {
+    if (!rp) {
+      return [
+        'Parallel ranged downloads (reassembled in order, with a bounded window to keep memory flat) were not measured in this run (`bench/ranged-probe.ts`).',
+        '',
+      ];
+    }
+    const single = rp.ways.find((w) => w.window.value === 1);
+    return [
+      `**Parallel ranged GETs, measured** (\`bench/ranged-probe.ts\`, what boto3's \`download_file\` does): the ${rp.size.value} MiB reference object downloaded into a file by one \`@aws-sdk/client-s3\` client (path style, keep-alive agent of up to 64 sockets) in a fresh process, ${rp.rounds.value} rounds with the ways alternated, medians. \`single\`: one GetObject, hashed (SHA-256) chunk by chunk as it is written. \`ranged xW\`: a first GetObject of the first ${rp.rangeSize.value} MiB (its Content-Range gives the size), then ${rp.rangeSize.value} MiB ranges with \`If-Match\` on its ETag, at most W-1 ahead of the range being written (at most W x ${rp.rangeSize.value} MiB in memory), each collected in memory, then hashed and written in order. Every way wrote the same ${rp.size.value} MiB with the same SHA-256${rp.matchesMetadata ? " (the object's `x-amz-meta-sha256`)" : ''}.`,
+      '',
+      markdownTable(
+        [
+          'way',
+          'GETs',
+          'median ms',
+          'MiB/s',
+          'throughput / single',
+          'CPU % of wall',
+          'each run ms',
+        ],
+        rp.ways.map((w) => [
+          `\`${w.way}\``,
+          String(w.requests.value),
+          mib(w.median.value),
+          mib(w.throughput.value),
+          x2(w.vsSingle.value),
+          mib(w.cpuOfWall.value),
+          w.samples.map((x) => mib(x.value)).join(', '),
+        ]),
+        ['l', 'r', 'r', 'r', 'r', 'r', 'r'],
+      ),
+      '',
+      (rangedFaster
+        ? `Parallel ranged GETs are faster than one GET here, by more than ${gainPct}% at ${fasterWays.map((w) => `x${w.window.value}`).join(' and ')} (${rangedText}): reassembled in order with the bounded window above (memory stays flat), they are a candidate for the module's downloads.`
+        : `Parallel ranged GETs are not the fix on this machine: ${rangedText} of one GET's throughput (within ${gainPct}% or slower), for more requests and up to W x ${rp.rangeSize.value} MiB of memory.`) +
+        ` For scale (not side by side: the probe runs after the transfer runs): one GET hashed and written ${mib(single?.throughput.value)} MiB/s here; in the transfer runs at ${largest} MiB boto3 ${tp(CONTENDERS.boto3, 'download', largest)} MiB/s, ${bothBackends((b) => `the ${b} module ${tp(CONTENDERS.module(b), 'download', largest)} MiB/s`)}.`,
+      '',
+    ];
+  }
+
   out.push(
     '### 1. The spool step',
     '',
-    `Alone (\`bench/spool-child.ts\`: a fresh process, no server, the ${sp.size.value} MiB file read as a stream of 64 KiB chunks from the page cache, the two ways alternated over ${sp.runs.value} rounds, medians):`,
+    `Alone (\`bench/spool-child.ts\`: a fresh process, no server, the ${sp.size.value} MiB file read as a stream of 64 KiB chunks from the page cache, the two ways alternated over ${sp.runs.value} rounds, medians; "major GCs": full mark-compact collections that started within a run, "GC ms": the time of all collections in it, counted by \`bench/gc.ts\` as in the steps table):`,
     '',
     markdownTable(
-      ['way', 'median ms', 'MiB/s', 'each run ms'],
+      ['way', 'median ms', 'MiB/s', 'major GCs', 'GC ms', 'each run ms'],
       [
         [
           "src's spool (`prepareProjectBody`): read, hash, write to the spool file",
           mib(sp.src.value),
           mib(sp.srcRate.value),
+          gcCount(sp.srcGc?.major.value),
+          mib(sp.srcGc?.ms.value),
           sp.srcSamples.map((x) => mib(x.value)).join(', '),
         ],
         [
           'reading and hashing only, no file written (the floor)',
           mib(sp.hashOnly.value),
           mib(sp.hashOnlyRate.value),
+          gcCount(sp.hashOnlyGc?.major.value),
+          mib(sp.hashOnlyGc?.ms.value),
           sp.hashOnlySamples.map((x) => mib(x.value)).join(', '),
         ],
       ],
-      ['l', 'r', 'r', 'r'],
+      ['l', 'r', 'r', 'r', 'r', 'r'],
     ),
     '',
     `Removing src's spool file afterwards (\`discard()\`) takes ${fmt(sp.remove.value, 0)} ms. Inside the transfer runs the spool step takes ${perBackend((b) => `${mib(inRunSpool(b))} ms`)} at ${largest} MiB (steps table in section 1)` +
-      (BACKENDS.every((b) => inRunSpool(b) > sp.src.value)
-        ? `, longer than alone: there it shares the ${cores} cores and the disk with Swift, still busy with the previous contender's upload and its deletion (not separated further)`
+      spoolInRunText() +
+      (gcRunsSentenceRest
+        ? `. Within the transfer runs at ${largest} MiB ${gcRunsSentenceRest}`
         : '') +
       `. The step is serial: the SHA-256 must be known before CreateMultipartUpload, so no part is sent before the whole source is in the spool file, and its share of each upload is the steps table's "spool % of upload". It cannot drop below reading and hashing without giving up the SHA-256 at CreateMultipartUpload, the point of the design; writing the file adds ${mib(sp.src.value - sp.hashOnly.value)} ms to it alone here.`,
     '',
@@ -1409,7 +1668,13 @@ export function renderMarkdown(results: Results): string {
         : '') +
       `. Runs of one setting spread by ${fmt(sweepSpread, 0)}% around their median here (median over settings of (slowest - fastest) / median), so the sweep tells apart only large differences: ${sweepVerdict}.`,
     '',
-    `**Decision for src:** ${rec && settingText(rec) !== defaultText ? `the sweep's recommendation, ${settingText(rec)}, differs from \`DEFAULT_TRANSFER_SETTINGS\` (${defaultText})` : `\`DEFAULT_TRANSFER_SETTINGS\` stays ${defaultText}`}. ${
+    `**Decision for src:** ${
+      adoptRec
+        ? `the sweep's recommendation, ${settingText(rec)}, differs from \`DEFAULT_TRANSFER_SETTINGS\` (${defaultText}) and meets the memory target at ${largest} MiB too: change the defaults`
+        : recChanges
+          ? `\`DEFAULT_TRANSFER_SETTINGS\` stays ${defaultText}: the sweep's ${settingText(rec)} (at ${sweep.size.value} MiB) grows by more than the ${MEMORY_LIMIT_MIB} MiB target at ${largest} MiB (${recFailsAtLargest.map((x) => `${x.backend} ${fmt(x.growth ?? NaN, 0)} MiB`).join(', ')}), and its lead over the default (${fmt(rec?.score.value ?? NaN, 0)}% against ${fmt(cur?.score.value ?? NaN, 0)}%) is within the sweep's spread of ${fmt(sweepSpread, 0)}%${(rec?.score.value ?? 0) - (cur?.score.value ?? 0) > sweepSpread ? ' (not within it: worth a closer look)' : ''}`
+          : `\`DEFAULT_TRANSFER_SETTINGS\` stays ${defaultText}`
+    }. ${
       noSettingMeets
         ? `No setting meets the memory target: growth beyond the part buffers is ${sweepBeyondText} across the settings (section 3), so even the smallest part buffers leave the upload above ${MEMORY_LIMIT_MIB} MiB here. `
         : `Settings that meet the memory target: ${fittingText}. `
@@ -1431,14 +1696,16 @@ export function renderMarkdown(results: Results): string {
       const big = ratioRow(b, largest, 'download');
       return `${b}: at ${small} MiB the module takes ${fmt(mod?.median.value ?? NaN, 1)} ms against ${fmt(raw?.median.value ?? NaN, 1)} ms for the raw client; at ${largest} MiB module / raw is ${x2(big?.moduleVsRaw.value)} on the medians and ${x2(big?.bestRunVsRaw.value)} on the fastest runs, module / boto3 ${x2(big?.moduleVsBoto3.value)} and ${x2(big?.bestRunVsBoto3.value)}; the module's process uses ${cpu(CONTENDERS.module(b), 'download', largest)}% of a core against ${cpu(CONTENDERS.raw(b), 'download', largest)}% for the raw client`;
     }) +
-      `. The module does strictly more than \`GetObject\`: it verifies the SHA-256 and the length through one more stream. This machine hashes ${fmt(r.meta.sha256Speed.value, 0)} MiB/s, so the check costs ${fmt(hashMs, 2)} ms of CPU per ${small} MiB on the one JavaScript thread. For large objects the extra CPU (see the CPU column) is taken from the server on the same ${cores} cores, which is what the ratios show; with the server on its own cores it should shrink (not measured). **Recommended:** keep the verification (it is the contract, and it is what makes \`UNSIGNED-PAYLOAD\` uploads safe end to end); the download targets against a client that does not verify cannot be met with margin here. boto3 downloads with 10 threads of 8 MiB ranged GETs; parallel ranged downloads (reassembled in order, with a bounded window to keep memory flat) would need measuring before they can be recommended.`,
+      `. The module does strictly more than \`GetObject\`: it verifies the SHA-256 and the length through one more stream. This machine hashes ${fmt(r.meta.sha256Speed.value, 0)} MiB/s, so the check costs ${fmt(hashMs, 2)} ms of CPU per ${small} MiB on the one JavaScript thread. For large objects the extra CPU (see the CPU column) is taken from the server on the same ${cores} cores, which is what the ratios show; with the server on its own cores it should shrink (not measured). **Recommended:** keep the verification (it is the contract, and it is what makes \`UNSIGNED-PAYLOAD\` uploads safe end to end); the download targets against a client that does not verify cannot be met with margin here. boto3 downloads with 10 threads of 8 MiB ranged GETs.`,
     '',
+    ...rangedSection(),
     '## Method notes',
     '',
     "- Uploads of each contender go to their own key and are deleted (untimed) after each run; downloads read the shared reference object. The bucket is on a fresh single-replica Swift on this machine's disk.",
     '- The module is compiled from `src/` into `bench/dist/src` at the start of the run (`tsc -p bench/tsconfig.json`), so the bench measures the working tree as it is.',
     '- Medians, not means: a single slow run (a disk flush, other work on the machine) does not move them.',
     "- The spool and send steps are timed by wrapping `ProjectStorage.prototype.upload` and the stores' `putParts` (`bench/steps.ts`); nothing else in src is touched.",
+    '- Garbage collections are counted with a `PerformanceObserver` of `gc` entries (`bench/gc.ts`): each collection that starts within a step, by `detail.kind` (major = full mark-compact; minor = scavenge; incremental marking steps apart), and the sum of their durations.',
     '',
   );
   return out.join('\n');

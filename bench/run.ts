@@ -24,6 +24,7 @@ import {
   DATA_DIR,
   dataFile,
   ensureDataFile,
+  median,
   MiB,
   now,
   ROOT,
@@ -35,6 +36,7 @@ import { runChild } from './child.js';
 import { adminS3Client, createBucket, deleteObject } from './contenders.js';
 import type { MemoryJob, MemoryResult } from './memory-child.js';
 import type { ProfileSummary } from './profile-child.js';
+import type { RangedProbeJob, RangedProbeResult } from './ranged-probe.js';
 import type { SpoolResult } from './spool-child.js';
 import { registryBench, type RegistryOutcome } from './registry.js';
 import {
@@ -76,6 +78,8 @@ const PLAN = {
   registry: { calls: 10_000, callers: 100, cachedCalls: 10_000, uncachedCalls: 200 },
   startupRuns: QUICK ? 2 : 5,
   spoolRuns: QUICK ? 2 : 5,
+  /** The ranged-download probe, at the largest size (boto3's download_file: 8 MiB ranges). */
+  ranged: { rangeBytes: 8 * MiB, windows: [4, 8], rounds: 3 },
 };
 
 export interface MemoryRow {
@@ -288,6 +292,31 @@ async function spoolBench(): Promise<SpoolResult> {
   return result;
 }
 
+/**
+ * One GetObject against parallel ranged GETs of the reference object at the largest size, in
+ * a fresh process (`bench/ranged-probe.ts`), while the transfer phase still has the object.
+ */
+async function rangedProbe(ref: string, bytes: number): Promise<RangedProbeResult> {
+  const t0 = now();
+  const job: RangedProbeJob = {
+    key: ref,
+    sink: path.join(SINK_DIR, 'ranged-probe.download'),
+    ...PLAN.ranged,
+  };
+  const { result } = await runChild<RangedProbeResult>('ranged-probe.js', [JSON.stringify(job)]);
+  const single = median(result.ways[0]?.ms ?? []);
+  log(
+    `ranged-download probe ${bytes / MiB} MiB, ${job.rounds} rounds: ` +
+      result.ways
+        .map(
+          (w) => `${w.way} ${median(w.ms).toFixed(0)} ms (${(single / median(w.ms)).toFixed(2)}x)`,
+        )
+        .join(', ') +
+      ` in ${((now() - t0) / 1000).toFixed(1)} s`,
+  );
+  return result;
+}
+
 export interface ProfileRow {
   variant: string;
   summary: ProfileSummary;
@@ -393,10 +422,14 @@ async function main(): Promise<void> {
         spoolFiles: await spoolFilesLeft(),
       };
     };
+    let ranged: RangedProbeResult | undefined;
     const transfer = await transferBench(admin, {
       sizes: PLAN.sizes,
       runs: PLAN.runs,
       log,
+      atLargest: async (bytes, ref) => {
+        ranged = await rangedProbe(ref, bytes);
+      },
     });
     const afterTransfer = await leftovers();
     log(
@@ -433,6 +466,7 @@ async function main(): Promise<void> {
       durationS: (now() - started) / 1000,
       transfer,
       spool,
+      ranged,
       leftovers: { afterTransfer, atEnd },
       overwrite,
       sweep,

@@ -4,7 +4,7 @@
  * the boto3 contender does. Driven over IPC by `worker-client.ts`:
  *
  *   { op: 'init', instances: [{ name, kind, backend?, options? }] } -> { ok }
- *   { op: 'upload', instance, file, key }   -> Timing (ms, cpuMs, spoolMs, sendMs)
+ *   { op: 'upload', instance, file, key }   -> Timing (ms, cpuMs, spoolMs, sendMs, spoolGc)
  *   { op: 'download', instance, key, sink } -> Timing (ms, cpuMs)
  *   { op: 'close' }                          -> { ok }, then exits
  */
@@ -17,7 +17,7 @@ import {
   rawAwsContender,
   rawMinioContender,
 } from './contenders.js';
-import { instrumentSteps, resetStepTimes, stepTimes } from './steps.js';
+import { instrumentSteps, resetStepTimes, spoolGc, stepTimes } from './steps.js';
 
 export interface InstanceSpec {
   name: string;
@@ -57,7 +57,12 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
       const { contender } = lookup(request.instance);
       resetStepTimes();
       const timing = await contender.upload(request.file, request.key);
-      return { ...timing, spoolMs: stepTimes.spoolMs, sendMs: stepTimes.sendMs };
+      return {
+        ...timing,
+        spoolMs: stepTimes.spoolMs,
+        sendMs: stepTimes.sendMs,
+        spoolGc: await spoolGc(),
+      };
     }
     case 'download':
       return lookup(request.instance).contender.download(request.key, request.sink);

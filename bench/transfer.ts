@@ -30,6 +30,7 @@ import {
   type Timing,
 } from './contenders.js';
 import { runChild } from './child.js';
+import type { GcCounts } from './gc.js';
 import type { MemoryJob, MemoryResult } from './memory-child.js';
 import { TransferWorker } from './worker-client.js';
 
@@ -49,7 +50,14 @@ export interface TransferOutcome {
    * The two steps of each streamed upload of a module contender: spool (source -> spool file,
    * hashed) and send (spool file -> multipart upload).
    */
-  steps: { contender: string; bytes: number; spoolMs: number[]; sendMs: number[] }[];
+  steps: {
+    contender: string;
+    bytes: number;
+    spoolMs: number[];
+    sendMs: number[];
+    /** Garbage collections within each spool step (same order as spoolMs). */
+    spoolGc: GcCounts[];
+  }[];
   boto3: Boto3Info;
   runs: Record<number, number>;
 }
@@ -86,6 +94,11 @@ export interface TransferPlan {
   sizes: number[];
   runs: Record<number, number>;
   log: (line: string) => void;
+  /**
+   * Run at the largest size once its transfer runs are done, on its reference object `ref`
+   * (still there; deleted afterwards): the ranged-download probe.
+   */
+  atLargest?: (bytes: number, ref: string) => Promise<void>;
 }
 
 interface Entry {
@@ -163,7 +176,10 @@ export async function transferBench(admin: S3Client, plan: TransferPlan): Promis
       await putReference(admin, file, ref);
       const runs = plan.runs[bytes];
       const started = now();
-      const stepsOf = new Map<string, { spoolMs: number[]; sendMs: number[] }>();
+      const stepsOf = new Map<
+        string,
+        { spoolMs: number[]; sendMs: number[]; spoolGc: GcCounts[] }
+      >();
       for (let run = 0; run < runs; run++) {
         // Alternate: each run starts with the next contender. Uploads first, then downloads,
         // so that no download directly follows its own contender's upload (a server still
@@ -174,9 +190,10 @@ export async function transferBench(admin: S3Client, plan: TransferPlan): Promis
           const timing = await c.upload(file, key);
           record(c, 'upload', bytes, timing);
           if (timing.spoolMs?.length) {
-            const step = stepsOf.get(c.id) ?? { spoolMs: [], sendMs: [] };
+            const step = stepsOf.get(c.id) ?? { spoolMs: [], sendMs: [], spoolGc: [] };
             step.spoolMs.push(...timing.spoolMs);
             step.sendMs.push(...(timing.sendMs ?? []));
+            step.spoolGc.push(...(timing.spoolGc ?? []));
             stepsOf.set(c.id, step);
           }
           await deleteObject(admin, key);
@@ -190,11 +207,12 @@ export async function transferBench(admin: S3Client, plan: TransferPlan): Promis
         }
       }
       for (const [contender, step] of stepsOf) steps.push({ contender, bytes, ...step });
-      await deleteObject(admin, ref);
       plan.log(
         `transfer ${bytes / MiB} MiB: ${runs} runs x ${entries.length} contenders in ` +
           `${((now() - started) / 1000).toFixed(1)} s`,
       );
+      if (bytes === plan.sizes[plan.sizes.length - 1]) await plan.atLargest?.(bytes, ref);
+      await deleteObject(admin, ref);
     }
     return {
       samples: [...samples.values()],

@@ -78,5 +78,6 @@ function timingOf(reply: WorkerReply): Timing {
     cpuMs: reply.cpuMs,
     spoolMs: reply.spoolMs,
     sendMs: reply.sendMs,
+    spoolGc: reply.spoolGc,
   };
 }
