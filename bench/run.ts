@@ -64,7 +64,7 @@ const log = (line: string) =>
 const SIZES = QUICK ? [1 * MiB, 64 * MiB] : [1 * MiB, 64 * MiB, 512 * MiB];
 const PLAN = {
   sizes: SIZES,
-  runs: QUICK ? { [MiB]: 3, [64 * MiB]: 2 } : { [MiB]: 11, [64 * MiB]: 5, [512 * MiB]: 3 },
+  runs: QUICK ? { [MiB]: 3, [64 * MiB]: 2 } : { [MiB]: 41, [64 * MiB]: 7, [512 * MiB]: 5 },
   // The module as it is (the defaults it ships with are chosen for it), each run in a fresh
   // process, so memory is measured per setting too.
   sweep: {
