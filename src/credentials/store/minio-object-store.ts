@@ -13,7 +13,12 @@ import {
   type StoredObject,
   ZIP_CONTENT_TYPE,
 } from './object-store.js';
-import { deadlineExceeded, type StorageCall, toStorageError } from './storage-errors.js';
+import {
+  deadlineExceeded,
+  type StorageCall,
+  toStorageError,
+  uploadFailure,
+} from './storage-errors.js';
 
 export interface MinioStoreConfig {
   endpoint: URL;
@@ -124,9 +129,7 @@ export class MinioObjectStore implements ObjectStore {
         signal,
       );
     } catch (err) {
-      throw signal.aborted
-        ? deadlineExceeded(call, this.config.transfer.uploadTimeoutMs)
-        : toStorageError(err, call);
+      throw uploadFailure(err, call, signal, this.config.transfer.uploadTimeoutMs);
     }
   }
 

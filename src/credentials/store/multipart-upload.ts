@@ -26,34 +26,6 @@ export interface MultipartRequests {
 }
 
 /**
- * Buffers of one part each, allocated when first needed and reused: an upload holds at most
- * `count` of them, whatever the size of the project.
- */
-class PartBuffers {
-  private readonly free: Buffer[] = [];
-  private allocated = 0;
-
-  constructor(
-    private readonly partSize: number,
-    private readonly count: number,
-  ) {}
-
-  /** A buffer, or `undefined` when all `count` are in use. */
-  take(): Buffer | undefined {
-    const buffer = this.free.pop();
-    if (buffer) return buffer;
-    if (this.allocated === this.count) return undefined;
-    this.allocated++;
-    // Outside Node's shared pool: a part-sized block returned to the system as one piece.
-    return Buffer.allocUnsafeSlow(this.partSize);
-  }
-
-  give(buffer: Buffer): void {
-    this.free.push(buffer);
-  }
-}
-
-/**
  * Uploads `body` in parts of `partSize` bytes, `concurrency` at a time, each read straight from
  * the body at its offset into one of `concurrency` buffers: memory is partSize x concurrency
  * whatever the size, and no part is copied or cut from stream chunks. The first failure, or
@@ -68,7 +40,6 @@ export async function uploadInParts(
 ): Promise<void> {
   const { partSize, partConcurrency } = settings;
   const partCount = Math.max(1, Math.ceil(body.size / partSize));
-  const buffers = new PartBuffers(partSize, Math.min(partConcurrency, partCount));
   const stop = new AbortController();
   const stopOnSignal = () => stop.abort(signal.reason);
   signal.addEventListener('abort', stopOnSignal, { once: true });
@@ -87,28 +58,23 @@ export async function uploadInParts(
     };
 
     const sendOne = async (partNumber: number, buffer: Buffer): Promise<void> => {
-      try {
-        const position = (partNumber - 1) * partSize;
-        const length = Math.min(partSize, body.size - position);
-        await body.readInto(buffer, length, position);
-        stop.signal.throwIfAborted();
-        const data = buffer.subarray(0, length);
-        parts.push({
-          partNumber,
-          etag: await requests.sendPart(id, partNumber, data, stop.signal),
-        });
-      } finally {
-        buffers.give(buffer);
-      }
+      const position = (partNumber - 1) * partSize;
+      const length = Math.min(partSize, body.size - position);
+      await body.readInto(buffer, length, position);
+      stop.signal.throwIfAborted();
+      const data = buffer.subarray(0, length);
+      parts.push({ partNumber, etag: await requests.sendPart(id, partNumber, data, stop.signal) });
     };
 
-    // `concurrency` workers, each taking the next part number until none is left.
+    // At most `concurrency` workers, each taking the next part number until none is left, and
+    // each with one buffer of its own, allocated on its first part and refilled for the next
+    // (outside Node's shared pool: a part-sized block returned to the system as one piece).
     let next = 1;
     const worker = async (): Promise<void> => {
+      let buffer: Buffer | undefined;
       while (!stop.signal.aborted && next <= partCount) {
         const partNumber = next++;
-        const buffer = buffers.take();
-        if (!buffer) throw new Error('no part buffer free: more workers than buffers');
+        buffer ??= Buffer.allocUnsafeSlow(partSize);
         await sendOne(partNumber, buffer).catch(fail);
       }
     };

@@ -23,7 +23,12 @@ import {
   type StoredObject,
   ZIP_CONTENT_TYPE,
 } from './object-store.js';
-import { deadlineExceeded, type StorageCall, toStorageError } from './storage-errors.js';
+import {
+  deadlineExceeded,
+  type StorageCall,
+  toStorageError,
+  uploadFailure,
+} from './storage-errors.js';
 
 export interface S3StoreConfig {
   region: string;
@@ -120,9 +125,7 @@ export class S3ObjectStore implements ObjectStore {
         { abortSignal: signal },
       );
     } catch (err) {
-      throw signal.aborted
-        ? deadlineExceeded(call, this.config.transfer.uploadTimeoutMs)
-        : toStorageError(err, call);
+      throw uploadFailure(err, call, signal, this.config.transfer.uploadTimeoutMs);
     }
   }
 
@@ -196,9 +199,7 @@ export class S3ObjectStore implements ObjectStore {
         signal,
       );
     } catch (err) {
-      throw signal.aborted
-        ? deadlineExceeded(call, this.config.transfer.uploadTimeoutMs)
-        : toStorageError(err, call);
+      throw uploadFailure(err, call, signal, this.config.transfer.uploadTimeoutMs);
     }
   }
 

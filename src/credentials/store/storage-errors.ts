@@ -96,3 +96,16 @@ export function deadlineExceeded(call: StorageCall, ms: number): StorageUnavaila
     { name: 'TimeoutError' },
   );
 }
+
+/**
+ * The error of an upload that failed under `signal` (its deadline or a shutdown): the deadline
+ * when the signal fired, whatever the client made of its abort; otherwise the mapped error.
+ */
+export function uploadFailure(
+  err: unknown,
+  call: StorageCall,
+  signal: AbortSignal,
+  uploadTimeoutMs: number,
+): CredentialsError {
+  return signal.aborted ? deadlineExceeded(call, uploadTimeoutMs) : toStorageError(err, call);
+}
