@@ -5,7 +5,12 @@ import {
 } from '../../src/credentials/index.js';
 import { rejectionOf, startBackend, type RunningBackend } from '../support/backends.js';
 import { FakeEcrServer } from '../support/fake-ecr-server.js';
-import { AUTH_REGISTRY, OPEN_REGISTRY, requireRegistry } from '../support/test-servers.js';
+import {
+  AUTH_REGISTRY,
+  OPEN_REGISTRY,
+  requireRegistry,
+  S3_SERVER,
+} from '../support/test-servers.js';
 
 const ECR_HOST = '123456789012.dkr.ecr.us-east-1.amazonaws.com';
 
@@ -13,7 +18,7 @@ function localEnv(registry: Record<string, string>): Record<string, string> {
   return {
     CREDENTIALS: 'local',
     BUCKET_NAME_PROJECTS: 'projects',
-    MINIO_ENDPOINT: 'http://127.0.0.1:18080',
+    MINIO_ENDPOINT: S3_SERVER.endpoint,
     MINIO_ACCESS_KEY: 'unused',
     MINIO_SECRET_KEY: 'unused',
     ...registry,

@@ -27,6 +27,7 @@ import {
   deleteTestBucket,
   listIncompleteUploads,
   requireS3Server,
+  S3_SERVER,
 } from '../support/test-servers.js';
 import { badBodies, badBuckets, badNames, goodNames, zipBody } from './support/corpus.js';
 import { corpus, describeError, errorEvidence, label, type Trial } from './support/results.js';
@@ -292,14 +293,14 @@ function validEnv(backend: 'aws' | 'local' | 'filesystem', secret: string): Reco
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 'AKIDCONFIGCASE',
       AWS_SECRET_ACCESS_KEY: secret,
-      AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:18080',
+      AWS_ENDPOINT_URL_S3: S3_SERVER.endpoint,
     };
   }
   if (backend === 'local') {
     return {
       ...base,
       CREDENTIALS: 'local',
-      MINIO_ENDPOINT: 'http://127.0.0.1:18080',
+      MINIO_ENDPOINT: S3_SERVER.endpoint,
       MINIO_ACCESS_KEY: 'config-case',
       MINIO_SECRET_KEY: secret,
       REGISTRY_USERNAME: 'builder',

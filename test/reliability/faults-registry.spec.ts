@@ -18,7 +18,7 @@ import {
 } from '../../src/credentials/index.js';
 import { rejectionOf, type RunningBackend, startBackend, storageEnv } from '../support/backends.js';
 import { FakeEcrServer } from '../support/fake-ecr-server.js';
-import { AUTH_REGISTRY } from '../support/test-servers.js';
+import { AUTH_REGISTRY, S3_SERVER } from '../support/test-servers.js';
 import { FaultProxy } from './support/fault-proxy.js';
 import { describeError, errorEvidence, type Trial, trial } from './support/results.js';
 import { ECR_PASSWORD, ECR_SECRET_KEY } from './support/secret-scan.js';
@@ -75,7 +75,7 @@ describe('registry faults on the aws backend (loopback ECR endpoint behind the f
         AWS_ACCESS_KEY_ID: 'AKIDRELIABILITY',
         AWS_SECRET_ACCESS_KEY: ECR_SECRET_KEY,
         AWS_ENDPOINT_URL_ECR: proxy.url,
-        AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:18080',
+        AWS_ENDPOINT_URL_S3: S3_SERVER.endpoint,
       },
       { requestTimeoutMs: REQUEST_TIMEOUT_MS, ...options },
     );

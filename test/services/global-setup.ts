@@ -30,23 +30,26 @@ interface Service {
 }
 
 const REGISTRY_PACKAGES = ['docker-registry', 'apache2-utils', 'curl'];
+const S3_PORT = process.env.S3_PORT || '18080';
+const REGISTRY_PORT = process.env.TEST_REGISTRY_PORT || '15000';
+const OPEN_REGISTRY_PORT = process.env.TEST_OPEN_REGISTRY_PORT || '15001';
 const SERVICES: Service[] = [
   {
     id: 's3',
-    label: 'S3 test server (Swift s3api) on 127.0.0.1:18080',
-    probeUrl: 'http://127.0.0.1:18080/healthcheck',
+    label: `S3 test server (Swift s3api) on 127.0.0.1:${S3_PORT}`,
+    probeUrl: `http://127.0.0.1:${S3_PORT}/healthcheck`,
     packages: ['swift', 'swift-proxy', 'swift-account', 'swift-container', 'swift-object', 'curl'],
   },
   {
     id: 'auth-registry',
-    label: 'registry with auth on 127.0.0.1:15000',
-    probeUrl: 'http://127.0.0.1:15000/v2/',
+    label: `registry with auth on 127.0.0.1:${REGISTRY_PORT}`,
+    probeUrl: `http://127.0.0.1:${REGISTRY_PORT}/v2/`,
     packages: REGISTRY_PACKAGES,
   },
   {
     id: 'open-registry',
-    label: 'registry without auth on 127.0.0.1:15001',
-    probeUrl: 'http://127.0.0.1:15001/v2/',
+    label: `registry without auth on 127.0.0.1:${OPEN_REGISTRY_PORT}`,
+    probeUrl: `http://127.0.0.1:${OPEN_REGISTRY_PORT}/v2/`,
     packages: REGISTRY_PACKAGES,
   },
 ];

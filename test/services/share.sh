@@ -34,7 +34,7 @@ case "$SVC" in
     STOP=(env "S3_BASE=$BASE" "$HERE/stop-s3.sh")
     ;;
   auth-registry | open-registry)
-    [ "$SVC" = auth-registry ] && PORT=15000 AUTH=1 || PORT=15001 AUTH=0
+    [ "$SVC" = auth-registry ] && PORT=${TEST_REGISTRY_PORT:-15000} AUTH=1 || PORT=${TEST_OPEN_REGISTRY_PORT:-15001} AUTH=0
     BASE=$TEST_SERVICES_BASE/registry-$PORT
     URL="http://127.0.0.1:$PORT/v2/"
     START=(env "REG_PORT=$PORT" "REG_AUTH=$AUTH" "REG_BASE=$BASE" "$HERE/start-registry.sh")

@@ -33,7 +33,7 @@ describe('test servers', () => {
     expect(uniqueBucketName('a')).not.toBe(uniqueBucketName('a'));
   });
 
-  it('has both registries: 15000 with auth (401), 15001 without (200)', async () => {
+  it('has both registries: one with auth (401), one without (200)', async () => {
     await requireRegistry(AUTH_REGISTRY.host);
     await requireRegistry(OPEN_REGISTRY.host);
     expect((await fetch(`http://${AUTH_REGISTRY.host}/v2/`)).status).toBe(401);

@@ -19,9 +19,17 @@ import {
   type MultipartUpload,
 } from '@aws-sdk/client-s3';
 
+/**
+ * Ports of the test servers: the defaults, or S3_PORT / TEST_REGISTRY_PORT /
+ * TEST_OPEN_REGISTRY_PORT (with TEST_SERVICES_BASE) for a second set beside the first.
+ */
+const S3_PORT = process.env.S3_PORT || '18080';
+const REGISTRY_PORT = process.env.TEST_REGISTRY_PORT || '15000';
+const OPEN_REGISTRY_PORT = process.env.TEST_OPEN_REGISTRY_PORT || '15001';
+
 /** OpenStack Swift with its s3api middleware (test/services/start-s3.sh). */
 export const S3_SERVER = {
-  endpoint: 'http://127.0.0.1:18080',
+  endpoint: `http://127.0.0.1:${S3_PORT}`,
   region: 'us-east-1',
   accessKey: 'test:tester',
   secretKey: 'testing',
@@ -33,13 +41,13 @@ export const S3_SERVER = {
 
 /** Docker Distribution registry with htpasswd basic auth (test/services/start-registry.sh). */
 export const AUTH_REGISTRY = {
-  host: '127.0.0.1:15000',
+  host: `127.0.0.1:${REGISTRY_PORT}`,
   username: 'estela',
   password: 'registry-secret',
 } as const;
 
 /** Docker Distribution registry without auth (REG_AUTH=0). */
-export const OPEN_REGISTRY = { host: '127.0.0.1:15001' } as const;
+export const OPEN_REGISTRY = { host: `127.0.0.1:${OPEN_REGISTRY_PORT}` } as const;
 
 const SERVICES_DIR = fileURLToPath(new URL('../services/', import.meta.url));
 const PROBE_TIMEOUT_MS = 2_000;
@@ -110,13 +118,13 @@ export function startS3Server(): void {
 
 /** Stops the registry with auth (synchronously). */
 export function stopAuthRegistry(): void {
-  runScript('stop-registry.sh', { REG_PORT: '15000', REG_BASE: '' });
+  runScript('stop-registry.sh', { REG_PORT: REGISTRY_PORT, REG_BASE: '' });
 }
 
 /** (Re)starts the registry with auth synchronously, keeping the images it had. */
 export function startAuthRegistry(): void {
   runScript('start-registry.sh', {
-    REG_PORT: '15000',
+    REG_PORT: REGISTRY_PORT,
     REG_AUTH: '1',
     REG_BASE: '',
     REG_USER: AUTH_REGISTRY.username,
