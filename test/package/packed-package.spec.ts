@@ -56,8 +56,15 @@ function run(command: string, args: string[], cwd: string, env: Record<string, s
   });
 }
 
-/** A new application that depends on the packed package and on `peers`. */
-function createConsumer(name: string, peers: string[]): string {
+/**
+ * A new application that depends on the packed package and on `peers`: an ES module app, or a
+ * CommonJS app whose compiled `main.js` loads the package with `require()`.
+ */
+function createConsumer(
+  name: string,
+  peers: string[],
+  moduleType: 'module' | 'commonjs' = 'module',
+): string {
   const dir = join(work, name);
   cpSync(CONSUMER_SOURCE, dir, { recursive: true });
   const dependencies = Object.fromEntries([
@@ -66,7 +73,7 @@ function createConsumer(name: string, peers: string[]): string {
   ]);
   writeFileSync(
     join(dir, 'package.json'),
-    JSON.stringify({ name, private: true, type: 'module', dependencies }, null, 2),
+    JSON.stringify({ name, private: true, type: moduleType, dependencies }, null, 2),
   );
   run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], dir);
   run(join(ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json'], dir);
@@ -137,6 +144,28 @@ describe('the packed package in a separate application', () => {
       });
       const aws = await runConsumer(dir, { ...storageEnv('aws', bucket) });
       expect(aws['config-error']).toContain('npm install @aws-sdk/client-s3');
+    } finally {
+      await deleteTestBucket(bucket);
+    }
+  }, 240_000);
+
+  it('CommonJS app: require() loads the package and its testing subpath', async () => {
+    const dir = createConsumer('commonjs-app', ['minio'], 'commonjs');
+    const compiled = readFileSync(join(dir, 'dist/main.js'), 'utf8');
+    expect(compiled).toContain('require("nest-credentials")');
+    expect(compiled).toContain('require("nest-credentials/testing")');
+    const bucket = await createTestBucket('consumer-cjs');
+    try {
+      const result = await runConsumer(dir, { ...storageEnv('local', bucket) });
+      expect(result).toMatchObject({
+        backend: JSON.stringify({ backend: 'LocalCredentials' }),
+        sha256Matches: true,
+        roundTrip: true,
+        missing: 'ProjectNotFoundError:PROJECT_NOT_FOUND',
+        refused: 'InvalidProjectError:INVALID_PROJECT',
+        typed: true,
+        double: { token: 'double-token', stored: 1 },
+      });
     } finally {
       await deleteTestBucket(bucket);
     }

@@ -66,12 +66,16 @@ class Deployer {
 })
 class AppModule {}
 
-try {
-  const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
-  const result = await app.get(Deployer).run();
-  await app.close();
-  console.log(JSON.stringify(result));
-} catch (err) {
-  const kind = err instanceof CredentialsConfigError ? 'config-error' : 'error';
-  console.log(JSON.stringify({ [kind]: err instanceof Error ? err.message : String(err) }));
+// No top-level await: the same file is compiled as an ES module and as CommonJS (`require`).
+async function main(): Promise<void> {
+  try {
+    const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
+    const result = await app.get(Deployer).run();
+    await app.close();
+    console.log(JSON.stringify(result));
+  } catch (err) {
+    const kind = err instanceof CredentialsConfigError ? 'config-error' : 'error';
+    console.log(JSON.stringify({ [kind]: err instanceof Error ? err.message : String(err) }));
+  }
 }
+void main();
