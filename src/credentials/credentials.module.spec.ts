@@ -67,6 +67,12 @@ class Consumer {
   constructor(@InjectCredentials() readonly credentials: Credentials) {}
 }
 
+/** Injection by class, with no decorator, as `@nestjs/cache-manager` users take `Cache`. */
+@Injectable()
+class ConsumerByClass {
+  constructor(readonly credentials: Credentials) {}
+}
+
 async function resolveWith(imports: unknown[], providers: unknown[] = []) {
   const moduleRef = await Test.createTestingModule({
     imports: imports as never[],
@@ -120,6 +126,29 @@ describe('CredentialsModule', () => {
   it('injects the backend with @InjectCredentials()', async () => {
     const ref = await resolveWith([configFrom(LOCAL_ENV), CredentialsModule.forRoot()], [Consumer]);
     expect(ref.get(Consumer).credentials).toBe(ref.get(CREDENTIALS_PROVIDER));
+    await ref.close();
+  });
+
+  it('injects the same backend by its class, Credentials, with no decorator', async () => {
+    const ref = await resolveWith(
+      [configFrom(LOCAL_ENV), CredentialsModule.forRoot()],
+      [ConsumerByClass],
+    );
+    expect(ref.get(ConsumerByClass).credentials).toBeInstanceOf(LocalCredentials);
+    expect(ref.get(ConsumerByClass).credentials).toBe(ref.get(CREDENTIALS_PROVIDER));
+    await ref.close();
+  });
+
+  it('gives injection by class the double that overrideProvider(CREDENTIALS_PROVIDER) sets', async () => {
+    const double = new GcpCredentials(new ConfigService({}));
+    const ref = await Test.createTestingModule({
+      imports: [configFrom(LOCAL_ENV), CredentialsModule.forRoot()],
+      providers: [ConsumerByClass],
+    })
+      .overrideProvider(CREDENTIALS_PROVIDER)
+      .useValue(double)
+      .compile();
+    expect(ref.get(ConsumerByClass).credentials).toBe(double);
     await ref.close();
   });
 
@@ -255,7 +284,7 @@ describe('CredentialsModule', () => {
   });
 
   describe('isGlobal', () => {
-    @Module({ providers: [Consumer], exports: [Consumer] })
+    @Module({ providers: [Consumer, ConsumerByClass], exports: [Consumer, ConsumerByClass] })
     class FeatureModule {}
 
     it('makes the provider injectable in modules that do not import it', async () => {
@@ -265,6 +294,7 @@ describe('CredentialsModule', () => {
         FeatureModule,
       ]);
       expect(ref.get(Consumer).credentials).toBeInstanceOf(LocalCredentials);
+      expect(ref.get(ConsumerByClass).credentials).toBe(ref.get(Consumer).credentials);
       await ref.close();
     });
 

@@ -3,7 +3,7 @@ import { ModuleRef } from '@nestjs/core';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { AwsCredentials } from './backends/aws.credentials.js';
 import { LocalCredentials } from './backends/local.credentials.js';
-import type { Credentials } from './credentials.js';
+import { Credentials } from './credentials.js';
 import { CREDENTIALS_ENV, CREDENTIALS_PROVIDER } from './credentials.constants.js';
 import {
   ConfigurableCredentialsModule,
@@ -67,12 +67,15 @@ const backendProvider: FactoryProvider<Promise<Credentials>> = {
   },
 };
 
+/** The same instance under the `Credentials` class, so a service needs no decorator. */
+const byClassProvider = { provide: Credentials, useExisting: CREDENTIALS_PROVIDER };
+
 function withBackend(definition: DynamicModule): DynamicModule {
   return {
     ...definition,
     imports: [...(definition.imports ?? []), ConfigModule],
-    providers: [...(definition.providers ?? []), backendProvider],
-    exports: [...(definition.exports ?? []), CREDENTIALS_PROVIDER],
+    providers: [...(definition.providers ?? []), backendProvider, byClassProvider],
+    exports: [...(definition.exports ?? []), CREDENTIALS_PROVIDER, Credentials],
   };
 }
 
