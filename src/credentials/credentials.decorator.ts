@@ -1,6 +1,9 @@
 import { Inject } from '@nestjs/common';
-import { CREDENTIALS_PROVIDER } from './credentials.constants.js';
+import { getCredentialsToken } from './credentials.constants.js';
 
-/** Shorthand for `@Inject(CREDENTIALS_PROVIDER)`. */
-export const InjectCredentials = (): PropertyDecorator & ParameterDecorator =>
-  Inject(CREDENTIALS_PROVIDER);
+/**
+ * Shorthand for `@Inject(CREDENTIALS_PROVIDER)`; with a name, injects the instance registered
+ * with `forRoot({ name })` (`@Inject(getCredentialsToken(name))`).
+ */
+export const InjectCredentials = (name?: string): PropertyDecorator & ParameterDecorator =>
+  Inject(getCredentialsToken(name));

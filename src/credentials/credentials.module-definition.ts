@@ -11,7 +11,7 @@ export const {
   .setFactoryMethodName('createCredentialsOptions')
   // Every extra needs a default here: only keys listed here are kept out of the options value.
   .setExtras<CredentialsModuleExtras>(
-    { isGlobal: false, controller: false },
+    { isGlobal: false, controller: false, name: undefined },
     (definition, extras) => ({
       ...definition,
       global: extras.isGlobal ?? false,

@@ -10,6 +10,7 @@ import {
   CREDENTIALS_PROVIDER,
   CredentialsConfigError,
   CredentialsModule,
+  getCredentialsToken,
   InjectCredentials,
   LocalCredentials,
   type ProjectObject,
@@ -306,6 +307,69 @@ describe('CredentialsModule', () => {
       ]);
       await expect(attempt).rejects.toThrow(/can't resolve dependencies of the Consumer/i);
     });
+  });
+});
+
+describe('named instances', () => {
+  @Injectable()
+  class Mover {
+    constructor(
+      readonly byClass: Credentials,
+      @InjectCredentials() readonly byDefault: Credentials,
+      @InjectCredentials('archive') readonly archive: Credentials,
+    ) {}
+  }
+
+  const BOTH_ENV = { ...LOCAL_ENV, ...AWS_ENV, CREDENTIALS: 'local' };
+
+  it('registers a named instance beside the default one, each under its own token', async () => {
+    const ref = await resolveWith(
+      [
+        configFrom(BOTH_ENV),
+        CredentialsModule.forRoot(),
+        CredentialsModule.forRoot({ name: 'archive', backend: 'aws' }),
+      ],
+      [Mover],
+    );
+    expect(getCredentialsToken()).toBe(CREDENTIALS_PROVIDER);
+    expect(getCredentialsToken('archive')).not.toBe(CREDENTIALS_PROVIDER);
+    expect(ref.get(CREDENTIALS_PROVIDER)).toBeInstanceOf(LocalCredentials);
+    expect(ref.get(getCredentialsToken('archive'))).toBeInstanceOf(AwsCredentials);
+    const mover = ref.get(Mover);
+    expect(mover.byDefault).toBe(ref.get(CREDENTIALS_PROVIDER));
+    expect(mover.byClass).toBe(mover.byDefault);
+    expect(mover.archive).toBe(ref.get(getCredentialsToken('archive')));
+    await ref.close();
+  });
+
+  it('keeps the Credentials class for the default instance, whatever the order', async () => {
+    const ref = await resolveWith(
+      [
+        configFrom(BOTH_ENV),
+        CredentialsModule.forRoot({ name: 'archive', backend: 'aws', isGlobal: true }),
+        CredentialsModule.forRoot({ isGlobal: true }),
+      ],
+      [Mover],
+    );
+    expect(ref.get(Mover).byClass).toBeInstanceOf(LocalCredentials);
+    expect(ref.get(Mover).archive).toBeInstanceOf(AwsCredentials);
+    await ref.close();
+  });
+
+  it('names an instance from forRootAsync too', async () => {
+    const ref = await resolveWith([
+      configFrom(BOTH_ENV),
+      CredentialsModule.forRootAsync({ name: 'archive', useFactory: () => ({ backend: 'aws' }) }),
+    ]);
+    expect(ref.get(getCredentialsToken('archive'))).toBeInstanceOf(AwsCredentials);
+    await ref.close();
+  });
+
+  it('refuses a name that is not a non-empty word, and the controller on a named instance', () => {
+    expect(() => CredentialsModule.forRoot({ name: ' ' })).toThrow(CredentialsConfigError);
+    expect(() => CredentialsModule.forRoot({ name: 'archive', controller: true })).toThrow(
+      /controller.*default instance/,
+    );
   });
 });
 

@@ -4,14 +4,18 @@ import { ConfigModule, ConfigService } from '@nestjs/config';
 import { AwsCredentials } from './backends/aws.credentials.js';
 import { LocalCredentials } from './backends/local.credentials.js';
 import { Credentials } from './credentials.js';
-import { CREDENTIALS_ENV, CREDENTIALS_PROVIDER } from './credentials.constants.js';
+import { CREDENTIALS_ENV, getCredentialsToken } from './credentials.constants.js';
 import {
   ConfigurableCredentialsModule,
   CREDENTIALS_MODULE_OPTIONS,
   type CredentialsModuleAsyncOptions,
   type CredentialsModuleSyncOptions,
 } from './credentials.module-definition.js';
-import type { CredentialsBackend, CredentialsModuleOptions } from './credentials.options.js';
+import type {
+  CredentialsBackend,
+  CredentialsModuleExtras,
+  CredentialsModuleOptions,
+} from './credentials.options.js';
 import { CredentialsConfigError } from './errors.js';
 import { withController } from './http/credentials-http.providers.js';
 
@@ -52,8 +56,8 @@ export function chooseBackend(
   return { name, backend: available[name] };
 }
 
-const backendProvider: FactoryProvider<Promise<Credentials>> = {
-  provide: CREDENTIALS_PROVIDER,
+const backendProvider = (token: symbol): FactoryProvider<Promise<Credentials>> => ({
+  provide: token,
   inject: [CREDENTIALS_MODULE_OPTIONS, ConfigService, ModuleRef],
   // Built through Nest's DI, so a backend injects ConfigService (or anything else it needs);
   // only the chosen one is constructed, so only its settings are validated.
@@ -65,17 +69,34 @@ const backendProvider: FactoryProvider<Promise<Credentials>> = {
     const { backend } = chooseBackend(options ?? {}, config);
     return moduleRef.create(backend);
   },
-};
+});
 
-/** The same instance under the `Credentials` class, so a service needs no decorator. */
-const byClassProvider = { provide: Credentials, useExisting: CREDENTIALS_PROVIDER };
+/** The instance name of `extras`, checked: `undefined` for the default instance. */
+function instanceName({ name, controller }: CredentialsModuleExtras): string | undefined {
+  if (name === undefined) return undefined;
+  if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(name)) {
+    throw new CredentialsConfigError(
+      'option name must be a non-empty word of letters, digits, "_", "." and "-"',
+    );
+  }
+  if (controller) {
+    throw new CredentialsConfigError(
+      `option controller: mount the controller on the default instance, not on "${name}"`,
+    );
+  }
+  return name;
+}
 
-function withBackend(definition: DynamicModule): DynamicModule {
+function withBackend(definition: DynamicModule, name: string | undefined): DynamicModule {
+  const token = getCredentialsToken(name);
+  // The default instance is also provided under the `Credentials` class, so that a service
+  // needs no decorator; an alias, so overrideProvider(CREDENTIALS_PROVIDER) reaches it too.
+  const byClass = name === undefined ? [{ provide: Credentials, useExisting: token }] : [];
   return {
     ...definition,
     imports: [...(definition.imports ?? []), ConfigModule],
-    providers: [...(definition.providers ?? []), backendProvider, byClassProvider],
-    exports: [...(definition.exports ?? []), CREDENTIALS_PROVIDER, Credentials],
+    providers: [...(definition.providers ?? []), backendProvider(token), ...byClass],
+    exports: [...(definition.exports ?? []), token, ...byClass.map(({ provide }) => provide)],
   };
 }
 
@@ -87,10 +108,12 @@ function withBackend(definition: DynamicModule): DynamicModule {
 @Module({})
 export class CredentialsModule extends ConfigurableCredentialsModule {
   static override forRoot(options: CredentialsModuleSyncOptions = {}): DynamicModule {
-    return withController(withBackend(super.forRoot(options)), options.controller);
+    const name = instanceName(options);
+    return withController(withBackend(super.forRoot(options), name), options.controller);
   }
 
   static override forRootAsync(options: CredentialsModuleAsyncOptions): DynamicModule {
-    return withController(withBackend(super.forRootAsync(options)), options.controller);
+    const name = instanceName(options);
+    return withController(withBackend(super.forRootAsync(options), name), options.controller);
   }
 }

@@ -55,6 +55,12 @@ export interface CredentialsControllerOptions {
 /** Options that shape the module itself, so they are given statically even with `forRootAsync`. */
 export interface CredentialsModuleExtras {
   isGlobal?: boolean;
+  /**
+   * Registers a further instance under this name, beside the default (unnamed) one: inject it
+   * with `@InjectCredentials(name)` or `getCredentialsToken(name)`. Only the default instance is
+   * also provided under the `Credentials` class and may mount the controller.
+   */
+  name?: string;
   /** Mount the HTTP controller: `true` or its options. Off by default. */
   controller?: boolean | CredentialsControllerOptions;
 }

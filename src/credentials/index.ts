@@ -1,5 +1,5 @@
 export { Credentials, type ProjectBody, type ProjectObject } from './credentials.js';
-export { CREDENTIALS_PROVIDER } from './credentials.constants.js';
+export { CREDENTIALS_PROVIDER, getCredentialsToken } from './credentials.constants.js';
 export { InjectCredentials } from './credentials.decorator.js';
 export { CredentialsModule, BUILT_IN_BACKENDS } from './credentials.module.js';
 export {
