@@ -6,6 +6,7 @@ import { resolveTransferSettings, type TransferSettings } from '../config/transf
 import { CREDENTIALS_MODULE_OPTIONS } from '../credentials.module-definition.js';
 import type { CredentialsModuleOptions } from '../credentials.options.js';
 import { registryTokenOf } from '../registry/basic-auth.js';
+import { probeRegistry } from '../registry/registry-probe.js';
 import { PRIVATE_MODES, type StoreModes } from '../store/filesystem-entries.js';
 import { FilesystemObjectStore } from '../store/filesystem-object-store.js';
 import type { ObjectStore } from '../store/object-store.js';
@@ -106,6 +107,15 @@ export class FilesystemCredentials extends StoreBackedCredentials {
 
   async getRegistryToken(): Promise<string | null> {
     return registryTokenOf(this.#env.REGISTRY_USERNAME, this.#env.REGISTRY_PASSWORD);
+  }
+
+  /** As `local`: `GET /v2/` of the registry answers 200 with the configured credentials. */
+  override async checkRegistry(): Promise<void> {
+    await probeRegistry(
+      this.#env.REGISTRY_HOST as string,
+      await this.getRegistryToken(),
+      this.transfer.requestTimeoutMs,
+    );
   }
 
   protected async createStore(): Promise<ObjectStore> {

@@ -1,5 +1,8 @@
 import type { ConfigService } from '@nestjs/config';
 import { CredentialsConfigError } from '../errors.js';
+import { parseRegistryHost, registryHostOf } from '../registry/registry-host.js';
+
+export { registryHostOf };
 
 /** How one environment variable is checked. Values of `secret` variables are never echoed. */
 export interface EnvVarSpec {
@@ -17,19 +20,9 @@ export type EnvRule<K extends string> = (
 ) => string | undefined;
 
 const BUCKET_NAME = /^(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-const HOST = /^[A-Za-z0-9.-]+(:\d{1,5})?$/;
 
 export function isValidBucketName(name: string): boolean {
   return BUCKET_NAME.test(name) && !name.includes('..');
-}
-
-/** `https://x.example.com/` and `x.example.com` name the same registry host. */
-export function registryHostOf(value: string): string {
-  return value
-    .trim()
-    .replace(/^[a-z][a-z0-9+.-]*:\/\//i, '')
-    .replace(/\/.*$/, '')
-    .toLowerCase();
 }
 
 function problemWith(name: string, value: string, spec: EnvVarSpec): string | undefined {
@@ -50,10 +43,13 @@ function problemWith(name: string, value: string, spec: EnvVarSpec): string | un
       return isValidBucketName(value)
         ? undefined
         : `${name} must be a valid bucket name (3-63 characters of a-z, 0-9, "." and "-")`;
-    case 'host':
-      return HOST.test(registryHostOf(value))
-        ? undefined
-        : `${name} must be a registry host such as 127.0.0.1:5000 or 123.dkr.ecr.us-east-2.amazonaws.com`;
+    case 'host': {
+      const parsed = parseRegistryHost(value);
+      if ('address' in parsed) return undefined;
+      return parsed.problem === 'userinfo'
+        ? `${name} must not contain a user name or password (set REGISTRY_USERNAME and REGISTRY_PASSWORD instead)`
+        : `${name} must be a registry host such as 127.0.0.1:5000, [::1]:5000 or 123.dkr.ecr.us-east-2.amazonaws.com (optionally with http:// or https://)`;
+    }
     default:
       return undefined;
   }
