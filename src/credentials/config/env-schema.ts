@@ -37,6 +37,10 @@ function problemWith(name: string, value: string, spec: EnvVarSpec): string | un
       if (!url || !/^https?:$/.test(url.protocol) || !url.hostname) {
         return `${name} must be an http(s) URL such as http://127.0.0.1:9000`;
       }
+      // Keys in a URL would reach every log line that names the endpoint.
+      if (url.username !== '' || url.password !== '') {
+        return `${name} must not contain a user name or password (set the backend's key variables instead)`;
+      }
       return undefined;
     }
     case 'bucket':
@@ -56,6 +60,16 @@ function problemWith(name: string, value: string, spec: EnvVarSpec): string | un
 }
 
 /**
+ * The trimming rule: a setting (host, bucket, URL, path, name) loses the whitespace around it;
+ * a secret is taken as written, but for one trailing line break (`\n` or `\r\n`, what a
+ * secret mounted from a file or written by `echo` ends with), since spaces can be part of a
+ * password.
+ */
+function cleaned(raw: string, spec: EnvVarSpec): string {
+  return spec.secret ? raw.replace(/\r?\n$/, '') : raw.trim();
+}
+
+/**
  * Reads the variables of `schema` through `ConfigService` and checks them all, so that every
  * problem is reported at once in one `CredentialsConfigError`.
  */
@@ -70,7 +84,7 @@ export function readEnv<K extends string>(
   for (const name of Object.keys(schema) as K[]) {
     const spec = schema[name];
     const raw = config.get<unknown>(name);
-    const value = raw === undefined || raw === null ? '' : String(raw).trim();
+    const value = raw === undefined || raw === null ? '' : cleaned(String(raw), spec);
     if (value === '') {
       if (spec.required) problems.push(`${name} is required by the "${backend}" backend`);
       values[name] = spec.default;
