@@ -650,6 +650,19 @@ describe('FilesystemCredentials: trusts nothing on disk', () => {
     expect(existsSync(old)).toBe(true);
   });
 
+  it('accepts a PROJECTS_DIR that is itself a link (the operator chose it)', async () => {
+    const real = path.join(outside, 'volume');
+    await mkdir(real);
+    const link = path.join(root, 'projects-link');
+    await symlink(real, link);
+    const backend = await start({ PROJECTS_DIR: link });
+    await backend.uploadProject('demo', zipOf(KiB));
+    expect((await readAll(await backend.downloadProject(BUCKET, 'demo'))).equals(zipOf(KiB))).toBe(
+      true,
+    );
+    expect(existsSync(path.join(real, BUCKET, 'demo'))).toBe(true);
+  });
+
   it('creates directories 0700 and files 0600 by default', async () => {
     const dir = path.join(root, 'fresh');
     const backend = await start({ PROJECTS_DIR: dir });

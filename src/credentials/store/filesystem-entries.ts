@@ -159,7 +159,8 @@ async function isDirectoryOrMissing(dir: string): Promise<boolean> {
  */
 export async function fsyncDirectory(dir: string): Promise<void> {
   if (process.platform === 'win32') return;
-  const handle = await open(dir, fsConstants.O_RDONLY | NO_FOLLOW);
+  // Followed if a link: only directories already checked (or the configured root) get here.
+  const handle = await open(dir, 'r');
   try {
     await handle.sync();
   } finally {

@@ -339,6 +339,7 @@ export class FilesystemObjectStore implements ObjectStore {
     let size = 0;
     const renew = async () => {
       if (size !== metadata.size || hash.digest('hex') !== metadata.sha256?.toLowerCase()) return;
+      await this.prepareBucket(bucket);
       await this.#commits.run(this.lockKey(bucket, key), async () => {
         // Only if neither the file nor the record changed while it was read.
         const current = await lstat(this.objectPath(bucket, key), { bigint: true });
@@ -382,7 +383,7 @@ export class FilesystemObjectStore implements ObjectStore {
     key: string,
     signal: AbortSignal,
     sha256: string | undefined,
-    fill: (handle: FileHandle) => Promise<number>,
+    fill: (handle: FileHandle) => Promise<unknown>,
   ): Promise<string> {
     const call = { operation: 'upload', bucket, key };
     this.assertLocation(bucket, key);
