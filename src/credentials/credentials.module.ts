@@ -18,6 +18,7 @@ import type {
 } from './credentials.options.js';
 import { CredentialsConfigError } from './errors.js';
 import { withController } from './http/credentials-http.providers.js';
+import { redact } from './util/redact.js';
 
 /** The backends every app has; `options.backends` adds to them (and may replace them). */
 export const BUILT_IN_BACKENDS: Readonly<Record<string, CredentialsBackend>> = Object.freeze({
@@ -39,6 +40,12 @@ export function chooseBackend(
     if (typeof backend !== 'function') {
       throw new CredentialsConfigError(
         `option backends.${name} must be a class that extends Credentials`,
+      );
+    }
+    if (!(backend.prototype instanceof Credentials)) {
+      throw new CredentialsConfigError(
+        `option backends.${name} (${backend.name || 'an anonymous class'}) does not extend ` +
+          'Credentials: a backend must be a subclass of Credentials (or of StoreBackedCredentials)',
       );
     }
   }
@@ -66,10 +73,39 @@ const backendProvider = (token: symbol): FactoryProvider<Promise<Credentials>> =
     config: ConfigService,
     moduleRef: ModuleRef,
   ) => {
-    const { backend } = chooseBackend(options ?? {}, config);
-    return moduleRef.create(backend);
+    const { name, backend } = chooseBackend(options ?? {}, config);
+    return constructBackend(name, backend, moduleRef);
   },
 });
+
+/**
+ * Builds the chosen backend through DI. A failure is a `CredentialsConfigError` naming the
+ * backend and the cause (its message redacted, as the constructor may have read secrets), so
+ * a broken custom backend stops the app at startup with a message that says where to look.
+ */
+async function constructBackend(
+  name: string,
+  backend: CredentialsBackend,
+  moduleRef: ModuleRef,
+): Promise<Credentials> {
+  const label = `backend "${name}" (${backend.name || 'an anonymous class'})`;
+  // Without a class decorator TypeScript emits no parameter types, and Nest would call the
+  // constructor with no arguments (then `config.get` fails with "Cannot read properties of
+  // undefined").
+  if (backend.length > 0 && !Reflect.hasOwnMetadata('design:paramtypes', backend)) {
+    throw new CredentialsConfigError(
+      `${label} takes constructor arguments but has no @Injectable() decorator, so Nest cannot ` +
+        'tell what to inject: add @Injectable() to the class (and keep emitDecoratorMetadata on)',
+    );
+  }
+  try {
+    return await moduleRef.create(backend);
+  } catch (err) {
+    if (err instanceof CredentialsConfigError) throw err;
+    const cause = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    throw new CredentialsConfigError(`${label} could not be constructed: ${redact(cause)}`);
+  }
+}
 
 /** The instance name of `extras`, checked: `undefined` for the default instance. */
 function instanceName({ name, controller }: CredentialsModuleExtras): string | undefined {

@@ -1,15 +1,32 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  constants as fsConstants,
+  existsSync,
+  openSync,
+  statSync,
+} from 'node:fs';
 import 'reflect-metadata';
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import {
+  mkdir,
+  mkdtemp,
+  open,
+  readdir,
+  readFile,
+  rm,
+  symlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { setImmediate as tick } from 'node:timers/promises';
 import { inspect } from 'node:util';
+import { Logger } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { Test, type TestingModule } from '@nestjs/testing';
 import {
@@ -312,14 +329,18 @@ describe('FilesystemCredentials: projects', () => {
     );
   });
 
-  it('serves a file replaced by another tool as it now is: the old SHA-256 does not apply', async () => {
+  it('refuses a file replaced by another tool under the old record, and serves it once the record is removed', async () => {
     const backend = await start();
     await backend.uploadProject('demo', zipOf(KiB, 1));
     const replacement = zipOf(3 * KiB, 5);
     const temp = path.join(root, 'replacement');
     await writeFile(temp, replacement);
-    const { rename } = await import('node:fs/promises');
+    const { rename, unlink } = await import('node:fs/promises');
     await rename(temp, storedPath('demo'));
+    await expect(readAll(await backend.downloadProject(BUCKET, 'demo'))).rejects.toBeInstanceOf(
+      IntegrityError,
+    );
+    await unlink(path.join(bucketDir(), '.meta', 'demo'));
     expect((await readAll(await backend.downloadProject(BUCKET, 'demo'))).equals(replacement)).toBe(
       true,
     );
@@ -529,5 +550,190 @@ describe('toFilesystemError', () => {
   it("keeps the contract's own errors as they are", () => {
     const refused = new InvalidProjectError('too big', 'too-large');
     expect(toFilesystemError(refused, call, '/data/projects')).toBe(refused);
+  });
+});
+
+describe('FilesystemCredentials: trusts nothing on disk', () => {
+  /** A directory outside the store, with a file an intruder would like to reach. */
+  let outside: string;
+
+  beforeEach(async () => {
+    outside = await mkdtemp(path.join(tmpdir(), 'nest-credentials-outside-'));
+  });
+
+  afterEach(async () => {
+    await rm(outside, { recursive: true, force: true });
+  });
+
+  /** The permission bits of `file`, as an octal string ("600"). */
+  const modeOf = (file: string) => (statSync(file).mode & 0o777).toString(8);
+
+  it('refuses a symbolic link planted as a project, and logs it', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      const backend = await start();
+      await backend.uploadProject('demo', zipOf(KiB));
+      const secret = path.join(outside, 'secret.zip');
+      await writeFile(secret, zipOf(KiB, 3));
+      await symlink(secret, storedPath('evil.zip'));
+
+      const err = await rejection(backend.downloadProject(BUCKET, 'evil.zip'));
+      expect(err).toBeInstanceOf(AccessDeniedError);
+      expect((err as Error).message).toContain('not a regular file');
+      const lines = warn.mock.calls.map((call) => String(call[0]));
+      expect(lines.some((line) => line.includes('evil.zip'))).toBe(true);
+      expect(
+        warn.mock.contexts.map((logger) => (logger as { context?: string }).context),
+      ).toContain('Credentials');
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('refuses FIFOs planted as projects at once, and other file calls keep going', async () => {
+    const backend = await start();
+    await backend.uploadProject('demo', zipOf(KiB));
+    const fifos = ['p1', 'p2', 'p3', 'p4', 'p5'].map(storedPath);
+    for (const fifo of fifos) execFileSync('mkfifo', [fifo]);
+    const started = Date.now();
+    try {
+      const blocked = new Promise((resolve) => setTimeout(resolve, 3_000, 'blocked')).then(
+        (value) => value,
+      );
+      const outcomes = await Promise.all(
+        ['p1', 'p2', 'p3', 'p4', 'p5'].map((name) =>
+          Promise.race([rejection(backend.downloadProject(BUCKET, name)), blocked]),
+        ),
+      );
+      for (const outcome of outcomes) expect(outcome).toBeInstanceOf(AccessDeniedError);
+      // The thread pool is free: an unrelated read answers at once.
+      const read = await Promise.race([readFile(storedPath('demo')), blocked]);
+      expect(Buffer.isBuffer(read)).toBe(true);
+      expect(Date.now() - started).toBeLessThan(2_500);
+    } finally {
+      // Releases any open() still waiting for a writer (on the code before the fix).
+      for (const fifo of fifos) {
+        try {
+          closeSync(openSync(fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK));
+        } catch {
+          // no reader waiting
+        }
+      }
+    }
+  });
+
+  it('refuses to write through a ".meta" that is a symbolic link', async () => {
+    const backend = await start();
+    await mkdir(bucketDir(), { recursive: true });
+    await writeFile(path.join(outside, 'demo'), 'precious');
+    await symlink(outside, path.join(bucketDir(), '.meta'));
+
+    const err = await rejection(backend.uploadProject('demo', zipOf(KiB)));
+    expect(err).toBeInstanceOf(AccessDeniedError);
+    expect((err as Error).message).toContain('.meta');
+    expect(await readFile(path.join(outside, 'demo'), 'utf8')).toBe('precious');
+    expect(existsSync(storedPath('demo'))).toBe(false);
+  });
+
+  it('never sweeps through a ".tmp" that is a symbolic link', async () => {
+    const backend = await start();
+    await mkdir(bucketDir(), { recursive: true });
+    const old = path.join(outside, 'old-backup.part');
+    await writeFile(old, 'two days old');
+    const twoDaysAgo = new Date(Date.now() - 48 * 3_600_000);
+    await utimes(old, twoDaysAgo, twoDaysAgo);
+    await symlink(outside, path.join(bucketDir(), '.tmp'));
+
+    const err = await rejection(backend.uploadProject('demo', zipOf(KiB)));
+    expect(err).toBeInstanceOf(AccessDeniedError);
+    expect((err as Error).message).toContain('.tmp');
+    expect(existsSync(old)).toBe(true);
+  });
+
+  it('accepts a PROJECTS_DIR that is itself a link (the operator chose it)', async () => {
+    const real = path.join(outside, 'volume');
+    await mkdir(real);
+    const link = path.join(root, 'projects-link');
+    await symlink(real, link);
+    const backend = await start({ PROJECTS_DIR: link });
+    await backend.uploadProject('demo', zipOf(KiB));
+    expect((await readAll(await backend.downloadProject(BUCKET, 'demo'))).equals(zipOf(KiB))).toBe(
+      true,
+    );
+    expect(existsSync(path.join(real, BUCKET, 'demo'))).toBe(true);
+  });
+
+  it('creates directories 0700 and files 0600 by default', async () => {
+    const dir = path.join(root, 'fresh');
+    const backend = await start({ PROJECTS_DIR: dir });
+    await backend.uploadProject('demo', streamOf(zipOf(7 * MiB)));
+    await backend.uploadProject('small', zipOf(KiB));
+    const bucket = path.join(dir, BUCKET);
+    for (const d of [dir, bucket, path.join(bucket, '.meta'), path.join(bucket, '.tmp')]) {
+      expect([d, modeOf(d)]).toEqual([d, '700']);
+    }
+    for (const f of ['demo', 'small', '.meta/demo', '.meta/small'].map((n) =>
+      path.join(bucket, n),
+    )) {
+      expect([f, modeOf(f)]).toEqual([f, '600']);
+    }
+  });
+
+  it.each([
+    ['read', '750', '640'],
+    ['write', '770', '660'],
+  ])('with PROJECTS_GROUP_ACCESS=%s shares with the group', async (access, dirMode, fileMode) => {
+    const dir = path.join(root, 'shared');
+    const backend = await start({ PROJECTS_DIR: dir, PROJECTS_GROUP_ACCESS: access });
+    await backend.uploadProject('demo', zipOf(KiB));
+    expect(modeOf(dir)).toBe(dirMode);
+    expect(modeOf(path.join(dir, BUCKET))).toBe(dirMode);
+    expect(modeOf(path.join(dir, BUCKET, '.meta'))).toBe(dirMode);
+    expect(modeOf(path.join(dir, BUCKET, 'demo'))).toBe(fileMode);
+    expect(modeOf(path.join(dir, BUCKET, '.meta', 'demo'))).toBe(fileMode);
+  });
+
+  it('refuses an unknown PROJECTS_GROUP_ACCESS at startup', async () => {
+    const err = await rejection(start({ PROJECTS_GROUP_ACCESS: 'everyone' }));
+    expect(err).toBeInstanceOf(CredentialsConfigError);
+    expect((err as Error).message).toContain('PROJECTS_GROUP_ACCESS');
+  });
+
+  it('still checks the SHA-256 after the store is copied (cp -a): a changed byte fails', async () => {
+    const backend = await start();
+    const data = zipOf(64 * KiB);
+    await backend.uploadProject('demo', data);
+    const copy = path.join(root, 'restored');
+    execFileSync('cp', ['-a', bucketDir(), copy]);
+    await flipByte(path.join(copy, 'demo'), 1000);
+
+    const restored = await start({ PROJECTS_DIR: root, BUCKET_NAME_PROJECTS: 'restored' });
+    await expect(
+      readAll(await restored.downloadProject('restored', 'demo')),
+    ).rejects.toBeInstanceOf(IntegrityError);
+  });
+
+  it('serves an intact copy (cp -a) and renews its record, so the check stays on', async () => {
+    const backend = await start();
+    const data = zipOf(64 * KiB);
+    await backend.uploadProject('demo', data);
+    const copy = path.join(root, 'restored');
+    execFileSync('cp', ['-a', bucketDir(), copy]);
+
+    const restored = await start({ PROJECTS_DIR: root, BUCKET_NAME_PROJECTS: 'restored' });
+    expect((await readAll(await restored.downloadProject('restored', 'demo'))).equals(data)).toBe(
+      true,
+    );
+    const record = JSON.parse(await readFile(path.join(copy, '.meta', 'demo'), 'utf8')) as {
+      ino: string;
+    };
+    expect(record.ino).toBe(String(statSync(path.join(copy, 'demo'), { bigint: true }).ino));
+    // Changed in place with its times put back: the renewed record still catches it.
+    const { atime, mtime } = statSync(path.join(copy, 'demo'));
+    await flipByte(path.join(copy, 'demo'), 1000);
+    await utimes(path.join(copy, 'demo'), atime, mtime);
+    await expect(
+      readAll(await restored.downloadProject('restored', 'demo')),
+    ).rejects.toBeInstanceOf(IntegrityError);
   });
 });

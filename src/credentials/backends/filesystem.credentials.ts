@@ -6,6 +6,8 @@ import { resolveTransferSettings, type TransferSettings } from '../config/transf
 import { CREDENTIALS_MODULE_OPTIONS } from '../credentials.module-definition.js';
 import type { CredentialsModuleOptions } from '../credentials.options.js';
 import { registryTokenOf } from '../registry/basic-auth.js';
+import { probeRegistry } from '../registry/registry-probe.js';
+import { PRIVATE_MODES, type StoreModes } from '../store/filesystem-entries.js';
 import { FilesystemObjectStore } from '../store/filesystem-object-store.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { StoreBackedCredentials } from './store-backed-credentials.js';
@@ -17,9 +19,26 @@ const FILESYSTEM_ENV = {
   BUCKET_NAME_PROJECTS: { required: true, kind: 'bucket' },
   REGISTRY_HOST: { required: true, kind: 'host' },
   PROJECTS_DIR: { default: DEFAULT_PROJECTS_DIR },
+  PROJECTS_GROUP_ACCESS: { default: 'none' },
   REGISTRY_USERNAME: {},
   REGISTRY_PASSWORD: { secret: true },
 } as const;
+
+/**
+ * Permission bits of what the store creates, by `PROJECTS_GROUP_ACCESS`: owner only by default;
+ * `read` lets the directory's group read the projects (a backup job), `write` lets it also
+ * write them (several app users sharing one store).
+ */
+const GROUP_ACCESS_MODES: Record<string, StoreModes> = {
+  none: PRIVATE_MODES,
+  read: { file: 0o640, directory: 0o750 },
+  write: { file: 0o660, directory: 0o770 },
+};
+
+const knownGroupAccess = (values: { PROJECTS_GROUP_ACCESS?: string }) =>
+  Object.hasOwn(GROUP_ACCESS_MODES, values.PROJECTS_GROUP_ACCESS ?? 'none')
+    ? undefined
+    : `PROJECTS_GROUP_ACCESS must be one of ${Object.keys(GROUP_ACCESS_MODES).join(', ')}`;
 
 /**
  * Projects in a local directory, and a plain Docker registry as in `local`: for a single
@@ -52,7 +71,9 @@ const FILESYSTEM_ENV = {
  *
  * Settings: `PROJECTS_DIR` (default `./data/projects`, resolved against the working directory
  * at startup), `BUCKET_NAME_PROJECTS` (a sub-directory of it, created on the first upload),
- * `REGISTRY_HOST`, and optionally `REGISTRY_USERNAME` with `REGISTRY_PASSWORD`.
+ * `REGISTRY_HOST`, optionally `REGISTRY_USERNAME` with `REGISTRY_PASSWORD`, and
+ * `PROJECTS_GROUP_ACCESS` (`none`, default: files 0600 and directories 0700; `read`: 0640 /
+ * 0750; `write`: 0660 / 0770).
  */
 @Injectable()
 export class FilesystemCredentials extends StoreBackedCredentials {
@@ -69,6 +90,7 @@ export class FilesystemCredentials extends StoreBackedCredentials {
     super();
     this.#env = readEnv(config, 'filesystem', FILESYSTEM_ENV, [
       setTogether('REGISTRY_USERNAME', 'REGISTRY_PASSWORD'),
+      knownGroupAccess,
     ]);
     this.transfer = resolveTransferSettings(options);
     this.bucketName = this.#env.BUCKET_NAME_PROJECTS as string;
@@ -87,6 +109,15 @@ export class FilesystemCredentials extends StoreBackedCredentials {
     return registryTokenOf(this.#env.REGISTRY_USERNAME, this.#env.REGISTRY_PASSWORD);
   }
 
+  /** As `local`: `GET /v2/` of the registry answers 200 with the configured credentials. */
+  override async checkRegistry(): Promise<void> {
+    await probeRegistry(
+      this.#env.REGISTRY_HOST as string,
+      await this.getRegistryToken(),
+      this.transfer.requestTimeoutMs,
+    );
+  }
+
   protected async createStore(): Promise<ObjectStore> {
     // Only `node:fs`: no optional peer to load lazily, and nothing is created before the first
     // upload, so startup works on a read-only or not yet mounted volume.
@@ -95,6 +126,7 @@ export class FilesystemCredentials extends StoreBackedCredentials {
     return new FilesystemObjectStore({
       root: this.projectsDir,
       implicitBuckets: [this.bucketName],
+      modes: GROUP_ACCESS_MODES[this.#env.PROJECTS_GROUP_ACCESS ?? 'none'],
     });
   }
 }

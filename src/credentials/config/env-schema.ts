@@ -1,5 +1,8 @@
 import type { ConfigService } from '@nestjs/config';
 import { CredentialsConfigError } from '../errors.js';
+import { parseRegistryHost, registryHostOf } from '../registry/registry-host.js';
+
+export { registryHostOf };
 
 /** How one environment variable is checked. Values of `secret` variables are never echoed. */
 export interface EnvVarSpec {
@@ -17,19 +20,9 @@ export type EnvRule<K extends string> = (
 ) => string | undefined;
 
 const BUCKET_NAME = /^(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-const HOST = /^[A-Za-z0-9.-]+(:\d{1,5})?$/;
 
 export function isValidBucketName(name: string): boolean {
   return BUCKET_NAME.test(name) && !name.includes('..');
-}
-
-/** `https://x.example.com/` and `x.example.com` name the same registry host. */
-export function registryHostOf(value: string): string {
-  return value
-    .trim()
-    .replace(/^[a-z][a-z0-9+.-]*:\/\//i, '')
-    .replace(/\/.*$/, '')
-    .toLowerCase();
 }
 
 function problemWith(name: string, value: string, spec: EnvVarSpec): string | undefined {
@@ -44,19 +37,36 @@ function problemWith(name: string, value: string, spec: EnvVarSpec): string | un
       if (!url || !/^https?:$/.test(url.protocol) || !url.hostname) {
         return `${name} must be an http(s) URL such as http://127.0.0.1:9000`;
       }
+      // Keys in a URL would reach every log line that names the endpoint.
+      if (url.username !== '' || url.password !== '') {
+        return `${name} must not contain a user name or password (set the backend's key variables instead)`;
+      }
       return undefined;
     }
     case 'bucket':
       return isValidBucketName(value)
         ? undefined
         : `${name} must be a valid bucket name (3-63 characters of a-z, 0-9, "." and "-")`;
-    case 'host':
-      return HOST.test(registryHostOf(value))
-        ? undefined
-        : `${name} must be a registry host such as 127.0.0.1:5000 or 123.dkr.ecr.us-east-2.amazonaws.com`;
+    case 'host': {
+      const parsed = parseRegistryHost(value);
+      if ('address' in parsed) return undefined;
+      return parsed.problem === 'userinfo'
+        ? `${name} must not contain a user name or password (set REGISTRY_USERNAME and REGISTRY_PASSWORD instead)`
+        : `${name} must be a registry host such as 127.0.0.1:5000, [::1]:5000 or 123.dkr.ecr.us-east-2.amazonaws.com (optionally with http:// or https://)`;
+    }
     default:
       return undefined;
   }
+}
+
+/**
+ * The trimming rule: a setting (host, bucket, URL, path, name) loses the whitespace around it;
+ * a secret is taken as written, but for one trailing line break (`\n` or `\r\n`, what a
+ * secret mounted from a file or written by `echo` ends with), since spaces can be part of a
+ * password.
+ */
+function cleaned(raw: string, spec: EnvVarSpec): string {
+  return spec.secret ? raw.replace(/\r?\n$/, '') : raw.trim();
 }
 
 /**
@@ -74,7 +84,7 @@ export function readEnv<K extends string>(
   for (const name of Object.keys(schema) as K[]) {
     const spec = schema[name];
     const raw = config.get<unknown>(name);
-    const value = raw === undefined || raw === null ? '' : String(raw).trim();
+    const value = raw === undefined || raw === null ? '' : cleaned(String(raw), spec);
     if (value === '') {
       if (spec.required) problems.push(`${name} is required by the "${backend}" backend`);
       values[name] = spec.default;

@@ -44,8 +44,9 @@ async function probe(
 
 /**
  * A `@nestjs/terminus` indicator for the chosen backend: `storage` (the projects bucket is
- * reachable with the configured keys) and `registry` (a token is obtainable; for `local`,
- * `GET /v2/` accepts it). Each check has a deadline; a check the backend does not offer is
+ * reachable with the configured keys; for `filesystem`, `PROJECTS_DIR` is an existing,
+ * writable directory) and `registry` (a token is obtainable; for `local` and `filesystem`,
+ * `GET /v2/` of `REGISTRY_HOST` accepts it). Each check has a deadline; a check the backend does not offer is
  * reported as `not checked`. Nothing is cached: a server that comes back is `up` at once.
  *
  * Add it to the providers of a module that imports `TerminusModule` and sees

@@ -3,16 +3,22 @@ import type { Readable } from 'node:stream';
 import { projectSizeOf } from '../project/project-stream.js';
 import { sendHttpError, toHttpError } from './http-error.js';
 
-/** Resolves once `res` can take more data, or has closed (the client went away). */
-function drained(res: ServerResponse): Promise<void> {
+/**
+ * Resolves once `res` can take more data, has closed (the client went away), or the source
+ * ended early (its idle deadline passed while the client was not reading): the loop then meets
+ * the source's error and cuts the connection.
+ */
+function drained(res: ServerResponse, source: Readable): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       res.off('drain', done);
       res.off('close', done);
+      source.off('close', done);
       resolve();
     };
     res.on('drain', done);
     res.on('close', done);
+    source.on('close', done);
   });
 }
 
@@ -46,7 +52,7 @@ export async function sendProject(
     // to the store is freed.
     for await (const chunk of source) {
       if (res.destroyed) break;
-      if (held !== undefined && !res.write(held)) await drained(res);
+      if (held !== undefined && !res.write(held)) await drained(res, source);
       held = chunk as Buffer;
     }
     if (!res.destroyed) res.end(held);

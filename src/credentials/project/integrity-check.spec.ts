@@ -121,3 +121,38 @@ describe('verifiedDownload', () => {
     expect(body.destroyed).toBe(true);
   });
 });
+
+describe('verifiedDownload: idle deadline', () => {
+  it('destroys a download nobody reads after idleTimeoutMs, with StorageUnavailableError, and its body', async () => {
+    const body = new PassThrough();
+    body.write(Buffer.alloc(256 * 1024, 1));
+    const stream = verifiedDownload(body, WHERE, passError, 150);
+    const failed = new Promise<unknown>((resolve) => stream.once('error', resolve));
+    const err = await Promise.race([
+      failed,
+      new Promise((resolve) => setTimeout(resolve, 3_000, 'still open')),
+    ]);
+    expect(err).toBeInstanceOf(StorageUnavailableError);
+    expect((err as Error).message).toContain('150 ms');
+    expect(body.destroyed).toBe(true);
+  });
+
+  it('keeps a download that is read, however long it takes in total', async () => {
+    const data = Buffer.alloc(64 * 1024, 2);
+    const body = new Readable({ read() {} });
+    const stream = verifiedDownload(body, { ...WHERE, size: data.length * 6 }, passError, 200);
+    const read = readAll(stream);
+    for (let i = 0; i < 6; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      body.push(data);
+    }
+    body.push(null);
+    expect((await read).length).toBe(data.length * 6);
+  });
+
+  it('fails as soon as more bytes arrive than announced', async () => {
+    const err = await failureOf(verify(DATA, { size: 10 }));
+    expect(err).toBeInstanceOf(IntegrityError);
+    expect((err as Error).message).toContain('more than the 10 bytes');
+  });
+});

@@ -117,6 +117,7 @@ export class ProjectStorage {
         object.body,
         { bucket: bucketName, key: projectName, size: object.size, sha256: object.sha256 },
         (err) => toStorageError(err, call),
+        this.transfer.requestTimeoutMs,
       ),
       object.size,
     );

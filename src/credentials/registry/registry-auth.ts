@@ -1,4 +1,4 @@
-import { registryHostOf } from '../config/env-schema.js';
+import { registryHostOf } from './registry-host.js';
 
 /** Registry credentials in the shape tools take them (`docker login`, kaniko, Kubernetes). */
 export interface RegistryAuth {

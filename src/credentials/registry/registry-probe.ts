@@ -1,18 +1,7 @@
-import { registryHostOf } from '../config/env-schema.js';
 import { RegistryAuthError, StorageUnavailableError } from '../errors.js';
+import { registryBaseUrl } from './registry-host.js';
 
-const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/i;
-
-/**
- * The base URL of a registry. A scheme in `REGISTRY_HOST` wins; without one, Docker's own rule:
- * plain HTTP only for loopback registries, HTTPS for everything else.
- */
-export function registryBaseUrl(registryHost: string): string {
-  const trimmed = registryHost.trim().replace(/\/+$/, '');
-  if (/^https?:\/\//i.test(trimmed)) return trimmed;
-  const host = registryHostOf(trimmed);
-  return `${LOOPBACK.test(host) ? 'http' : 'https'}://${host}`;
-}
+export { registryBaseUrl };
 
 /**
  * Asks the registry's `GET /v2/` (the Docker Registry HTTP API v2 version check) whether it

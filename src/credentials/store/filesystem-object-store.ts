@@ -1,18 +1,17 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { type BigIntStats, constants as fsConstants } from 'node:fs';
 import {
   access,
   type FileHandle,
-  mkdir,
+  lstat,
   open,
   readdir,
-  readFile,
   rename,
   stat,
   unlink,
 } from 'node:fs/promises';
 import path from 'node:path';
-import { Writable } from 'node:stream';
+import { pipeline as pipelineCallback, Transform, type Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   AccessDeniedError,
@@ -22,6 +21,17 @@ import {
   ProjectNotFoundError,
   StorageUnavailableError,
 } from '../errors.js';
+import { RedactingLogger } from '../util/redact.js';
+import {
+  ensureDirectory,
+  errnoOf,
+  fsyncDirectory,
+  isMissing,
+  isStoreDirectory,
+  openRegularFile,
+  PRIVATE_MODES,
+  type StoreModes,
+} from './filesystem-entries.js';
 import type { ObjectStore, PartSource, StoredObject } from './object-store.js';
 import type { StorageCall } from './storage-errors.js';
 
@@ -33,18 +43,24 @@ export interface FilesystemStoreConfig {
    * bucket is empty (`ProjectNotFoundError`) rather than missing (`BucketNotFoundError`).
    */
   implicitBuckets?: readonly string[];
+  /** Permission bits of created files and directories; default 0600 / 0700 (owner only). */
+  modes?: StoreModes;
 }
 
 /**
- * What is kept beside an object, in `<bucket>/.meta/<key>`. `dev` and `ino` name the data file
- * this record describes: a record whose file has been replaced since (by another upload, or by
- * hand) no longer matches and is ignored, so it can never make a good object fail its check.
+ * What is kept beside an object, in `<bucket>/.meta/<key>`. `dev`, `ino`, `size` and `mtimeNs`
+ * identify the data file the record was written for. A file whose identity changed (a copy of
+ * the store, a file replaced or edited by hand) is checked against the recorded SHA-256 all the
+ * same: the record is renewed when the bytes match, and the download fails with
+ * `IntegrityError` when they do not. A record is never silently dropped.
  */
 interface ObjectMetadata {
   etag: string;
   dev: string;
   ino: string;
   size: number;
+  /** Modification time in ns; absent in records of earlier versions (then re-checked once). */
+  mtimeNs?: string;
   sha256?: string;
 }
 
@@ -63,15 +79,10 @@ const STALE_TEMP_MS = 25 * 3_600_000;
 
 const ACCESS_CODES = new Set(['EACCES', 'EPERM', 'EROFS']);
 
+const logger = new RedactingLogger('Credentials');
+
 const where = (call: StorageCall) =>
   call.key === undefined ? `bucket "${call.bucket}"` : `"${call.key}" in bucket "${call.bucket}"`;
-
-function errnoOf(err: unknown): string | undefined {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
-const isMissing = (err: unknown) => ['ENOENT', 'ENOTDIR'].includes(errnoOf(err) ?? '');
 
 /**
  * Turns a file system error into the contract's errors. Kept next to the only adapter that
@@ -112,7 +123,24 @@ function assertSegment(kind: 'bucket' | 'name', value: string): void {
   }
 }
 
-const identityOf = (stats: BigIntStats) => ({ dev: String(stats.dev), ino: String(stats.ino) });
+/** The identity of a data file as a record keeps it. */
+const identityOf = (stats: BigIntStats) => ({
+  dev: String(stats.dev),
+  ino: String(stats.ino),
+  size: Number(stats.size),
+  mtimeNs: String(stats.mtimeNs),
+});
+
+/** Whether `metadata` was written for this very file, unchanged since. */
+function describes(metadata: ObjectMetadata, stats: BigIntStats): boolean {
+  const now = identityOf(stats);
+  return (
+    metadata.dev === now.dev &&
+    metadata.ino === now.ino &&
+    metadata.size === now.size &&
+    metadata.mtimeNs === now.mtimeNs
+  );
+}
 
 /** Runs tasks for the same key one after another, so that a commit never interleaves another. */
 class KeyedMutex {
@@ -138,20 +166,24 @@ class KeyedMutex {
  * Every write goes to a temporary file in `<root>/b/.tmp/` (same file system), is fsynced and
  * renamed over the target, then the directory is fsynced: a reader, a crash or a concurrent
  * upload sees either the old object or the new one, never a part of one. The SHA-256 and an
- * ETag (a random id per write) are kept in `<root>/b/.meta/<key>`, written the same way and
- * bound to the data file's inode, so metadata that does not describe the current file is
- * ignored rather than trusted.
+ * ETag (a random id per write) are kept in `<root>/b/.meta/<key>`, written the same way, with
+ * the identity of the data file (see `ObjectMetadata`).
+ *
+ * Nothing on disk is trusted (see `filesystem-entries.ts`): objects are opened without
+ * following links and must be regular files, `.meta`, `.tmp` and the bucket directories must
+ * be real directories; anything else is refused with `AccessDeniedError` and logged. Files are
+ * created 0600 and directories 0700 unless `modes` says otherwise; new directories are fsynced
+ * in their parent.
  *
  * Writing to a bucket creates its directory (so the first upload of a new install works);
  * reading from a missing one is `BucketNotFoundError`, unless it is one of `implicitBuckets`.
  * Commits to the same key are serialized within the process; across processes sharing the
- * directory a race can at worst leave an object without a recorded SHA-256, never with a
- * wrong one. (An object replaced by hand with `mv` gets a new inode, so it is served without
- * a check; one changed in place keeps its inode and fails the check, as it should.)
+ * directory a race can at worst leave an object whose record is re-checked on its next read.
  */
 export class FilesystemObjectStore implements ObjectStore {
   readonly #root: string;
   readonly #implicitBuckets: ReadonlySet<string>;
+  readonly #modes: StoreModes;
   readonly #commits = new KeyedMutex();
   /** Buckets whose leftover temporary files this process has already removed. */
   readonly #swept = new Set<string>();
@@ -159,6 +191,7 @@ export class FilesystemObjectStore implements ObjectStore {
   constructor(config: FilesystemStoreConfig) {
     this.#root = path.resolve(config.root);
     this.#implicitBuckets = new Set(config.implicitBuckets);
+    this.#modes = config.modes ?? PRIVATE_MODES;
   }
 
   /** The directory this store writes under. */
@@ -198,14 +231,24 @@ export class FilesystemObjectStore implements ObjectStore {
     }
   }
 
+  /**
+   * Down when the root is missing or not a directory, when the bucket (or its `.meta` /
+   * `.tmp`) is anything but a real directory, or when the next upload could not write.
+   */
   async checkBucket(bucket: string): Promise<void> {
     const call = { operation: 'health check', bucket };
     try {
-      if (!(await this.bucketExists(bucket))) throw new BucketNotFoundError(bucket);
-      // Writable where the next upload will write: the bucket, or the nearest existing parent.
-      let dir = this.bucketDir(bucket);
-      while (!(await exists(dir)) && path.dirname(dir) !== dir) dir = path.dirname(dir);
-      await access(dir, fsConstants.W_OK);
+      await this.assertRoot();
+      const dir = this.bucketDir(bucket);
+      if (await isStoreDirectory(dir)) {
+        await isStoreDirectory(path.join(dir, META_DIR));
+        await isStoreDirectory(path.join(dir, TEMP_DIR));
+        await access(dir, fsConstants.W_OK);
+      } else if (this.#implicitBuckets.has(bucket)) {
+        await access(this.#root, fsConstants.W_OK);
+      } else {
+        throw new BucketNotFoundError(bucket);
+      }
     } catch (err) {
       throw toFilesystemError(err, call, this.#root);
     }
@@ -213,48 +256,121 @@ export class FilesystemObjectStore implements ObjectStore {
 
   async etagOf(bucket: string, key: string): Promise<string | undefined> {
     this.assertLocation(bucket, key);
+    const call = { operation: 'head', bucket, key };
     try {
-      const current = await this.currentMetadata(bucket, key);
-      if (current !== 'missing') return current.metadata?.etag;
-      if (!(await this.bucketExists(bucket))) throw new BucketNotFoundError(bucket);
-      return undefined;
+      const { handle, stats } = await this.openObject(bucket, key);
+      try {
+        const metadata = await this.readMetadata(bucket, key);
+        // A file without a record of its own still has a stable tag: its identity.
+        return metadata && describes(metadata, stats)
+          ? metadata.etag
+          : Object.values(identityOf(stats)).join('-');
+      } finally {
+        await handle.close().catch(() => undefined);
+      }
     } catch (err) {
-      throw toFilesystemError(err, { operation: 'head', bucket, key }, this.#root);
+      if (err instanceof ProjectNotFoundError) return undefined;
+      throw toFilesystemError(err, call, this.#root);
     }
   }
 
   async getObject(bucket: string, key: string): Promise<StoredObject> {
     const call = { operation: 'download', bucket, key };
     this.assertLocation(bucket, key);
-    let handle: FileHandle | undefined;
+    let opened: { handle: FileHandle; stats: BigIntStats } | undefined;
     try {
-      try {
-        handle = await open(this.objectPath(bucket, key), 'r');
-      } catch (err) {
-        if (isMissing(err)) throw await this.notFound(bucket, key);
-        throw err;
-      }
       // Opening first pins this file: a concurrent upload renaming a new one over it does not
-      // change what is read, and the metadata is only used if it describes this very file.
-      const stats = await handle.stat({ bigint: true });
-      if (!stats.isFile()) throw new ProjectNotFoundError(bucket, key);
+      // change what is read, and the record is judged against this very file.
+      opened = await this.openObject(bucket, key);
+      const { handle, stats } = opened;
       const metadata = await this.readMetadata(bucket, key);
-      const matches = metadata !== undefined && sameFile(metadata, stats);
-      const body = handle.createReadStream({ autoClose: true });
-      handle = undefined;
+      const file = handle.createReadStream({ autoClose: true });
+      opened = undefined;
+      if (metadata === undefined) return { body: file, size: Number(stats.size) };
+      if (describes(metadata, stats) || metadata.sha256 === undefined) {
+        return { body: file, size: metadata.size, sha256: metadata.sha256 };
+      }
+      logger.log(
+        `The record of "${key}" in bucket "${bucket}" was written for another file ` +
+          '(a copy of the store, or a file changed by hand): checking it against the bytes',
+      );
       return {
-        body,
-        size: matches ? metadata.size : Number(stats.size),
-        sha256: matches ? metadata.sha256 : undefined,
+        body: this.renewedOnMatch(file, bucket, key, metadata, stats),
+        size: metadata.size,
+        sha256: metadata.sha256,
       };
     } catch (err) {
-      await handle?.close().catch(() => undefined);
+      await opened?.handle.close().catch(() => undefined);
       throw toFilesystemError(err, call, this.#root);
     }
   }
 
   async close(): Promise<void> {
     // Nothing is held between calls: every file handle is closed by the call that opened it.
+  }
+
+  /** Opens an object (a regular file, no link followed), or says what is missing. */
+  private async openObject(
+    bucket: string,
+    key: string,
+  ): Promise<{ handle: FileHandle; stats: BigIntStats }> {
+    if (!(await this.bucketExists(bucket))) throw new BucketNotFoundError(bucket);
+    try {
+      return await openRegularFile(this.objectPath(bucket, key));
+    } catch (err) {
+      if (isMissing(err)) throw new ProjectNotFoundError(bucket, key);
+      throw err;
+    }
+  }
+
+  /**
+   * Passes the bytes of a file whose record describes another file, and hashes them: when they
+   * match the record, it is renewed for this file (so the next read is checked as usual) before
+   * the stream ends. A mismatch is left to the integrity check of the project layer.
+   */
+  private renewedOnMatch(
+    file: Readable,
+    bucket: string,
+    key: string,
+    metadata: ObjectMetadata,
+    stats: BigIntStats,
+  ): Readable {
+    const hash = createHash('sha256');
+    let size = 0;
+    const renew = async () => {
+      if (size !== metadata.size || hash.digest('hex') !== metadata.sha256?.toLowerCase()) return;
+      await this.prepareBucket(bucket);
+      await this.#commits.run(this.lockKey(bucket, key), async () => {
+        // Only if neither the file nor the record changed while it was read.
+        const current = await lstat(this.objectPath(bucket, key), { bigint: true });
+        const record = await this.readMetadata(bucket, key);
+        if (!current.isFile() || current.ino !== stats.ino || current.dev !== stats.dev) return;
+        if (record?.etag !== metadata.etag) return;
+        await this.writeMetadata(bucket, key, { ...metadata, ...identityOf(stats) });
+      });
+      logger.log(`The record of "${key}" in bucket "${bucket}" now describes its copied file`);
+    };
+    const checker = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        size += chunk.length;
+        hash.update(chunk);
+        callback(null, chunk);
+      },
+      flush(callback) {
+        renew().then(
+          () => callback(),
+          (err: unknown) => {
+            // The bytes are verified; a record that cannot be renewed is re-checked next time.
+            logger.warn(
+              `Could not renew the record of "${key}" in bucket "${bucket}" (${errnoOf(err) ?? 'error'})`,
+            );
+            callback();
+          },
+        );
+      },
+    });
+    pipelineCallback(file, checker, () => undefined);
+    return checker;
   }
 
   /**
@@ -267,7 +383,7 @@ export class FilesystemObjectStore implements ObjectStore {
     key: string,
     signal: AbortSignal,
     sha256: string | undefined,
-    fill: (handle: FileHandle) => Promise<number>,
+    fill: (handle: FileHandle) => Promise<unknown>,
   ): Promise<string> {
     const call = { operation: 'upload', bucket, key };
     this.assertLocation(bucket, key);
@@ -277,9 +393,10 @@ export class FilesystemObjectStore implements ObjectStore {
       signal.throwIfAborted();
       await this.prepareBucket(bucket);
       temp = path.join(this.bucketDir(bucket), TEMP_DIR, `${randomUUID()}.part`);
-      handle = await open(temp, 'wx', 0o644);
-      const size = await fill(handle);
+      handle = await this.createFile(temp);
+      await fill(handle);
       await handle.sync();
+      // The record's identity (size and mtime included) is read after the last write.
       const stats = await handle.stat({ bigint: true });
       await handle.close();
       handle = undefined;
@@ -288,7 +405,7 @@ export class FilesystemObjectStore implements ObjectStore {
       const etag = randomUUID();
       const source = temp;
       await this.#commits.run(this.lockKey(bucket, key), async () => {
-        await this.writeMetadata(bucket, key, { etag, ...identityOf(stats), size, sha256 });
+        await this.writeMetadata(bucket, key, { etag, ...identityOf(stats), sha256 });
         await rename(source, this.objectPath(bucket, key));
         await fsyncDirectory(this.bucketDir(bucket));
       });
@@ -301,28 +418,38 @@ export class FilesystemObjectStore implements ObjectStore {
     }
   }
 
-  /** The stored object's file and its metadata (when that describes this file). */
-  private async currentMetadata(
-    bucket: string,
-    key: string,
-  ): Promise<'missing' | { stats: BigIntStats; metadata?: ObjectMetadata }> {
-    let stats: BigIntStats;
+  /** A new file (never an existing entry, never through a link) with the store's file mode. */
+  private async createFile(file: string): Promise<FileHandle> {
+    const flags =
+      fsConstants.O_WRONLY |
+      fsConstants.O_CREAT |
+      fsConstants.O_EXCL |
+      (fsConstants.O_NOFOLLOW ?? 0);
+    const handle = await open(file, flags, this.#modes.file);
     try {
-      stats = await stat(this.objectPath(bucket, key), { bigint: true });
+      // The mode passed through the umask; the store's own choice wins.
+      await handle.chmod(this.#modes.file);
+      return handle;
     } catch (err) {
-      if (isMissing(err)) return 'missing';
+      await handle.close().catch(() => undefined);
       throw err;
     }
-    if (!stats.isFile()) return 'missing';
-    const metadata = await this.readMetadata(bucket, key);
-    return { stats, metadata: metadata && sameFile(metadata, stats) ? metadata : undefined };
   }
 
-  /** Metadata of `key`, or `undefined` when there is none or it is unreadable as such. */
+  /**
+   * The record of `key`, or `undefined` when there is none or it is unreadable as such. The
+   * `.meta` directory must be a real one and the record a regular file.
+   */
   private async readMetadata(bucket: string, key: string): Promise<ObjectMetadata | undefined> {
+    if (!(await isStoreDirectory(path.join(this.bucketDir(bucket), META_DIR)))) return undefined;
     let text: string;
     try {
-      text = await readFile(this.metadataPath(bucket, key), 'utf8');
+      const { handle } = await openRegularFile(this.metadataPath(bucket, key));
+      try {
+        text = await handle.readFile('utf8');
+      } finally {
+        await handle.close();
+      }
     } catch (err) {
       if (isMissing(err)) return undefined;
       throw err;
@@ -333,6 +460,7 @@ export class FilesystemObjectStore implements ObjectStore {
         typeof value.dev === 'string' &&
         typeof value.ino === 'string' &&
         typeof value.size === 'number' &&
+        (value.mtimeNs === undefined || typeof value.mtimeNs === 'string') &&
         (value.sha256 === undefined || typeof value.sha256 === 'string')
         ? (value as ObjectMetadata)
         : undefined;
@@ -347,7 +475,7 @@ export class FilesystemObjectStore implements ObjectStore {
   private async writeMetadata(bucket: string, key: string, metadata: ObjectMetadata) {
     const temp = path.join(this.bucketDir(bucket), TEMP_DIR, `${randomUUID()}.meta`);
     try {
-      const handle = await open(temp, 'wx', 0o644);
+      const handle = await this.createFile(temp);
       try {
         await handle.writeFile(JSON.stringify(metadata));
         await handle.sync();
@@ -363,40 +491,54 @@ export class FilesystemObjectStore implements ObjectStore {
   }
 
   /**
-   * Creates the bucket's directories (cheap when they exist, and it keeps working if someone
-   * removes them while the app runs), and on the first write of this process removes the
-   * temporary files a crash may have left there.
+   * Creates the bucket's directories when missing (and checks that they are real directories:
+   * it keeps working if someone removes them while the app runs, and refuses links planted in
+   * their place), and on the first write of this process removes the temporary files a crash
+   * may have left there.
    */
   private async prepareBucket(bucket: string): Promise<void> {
-    const temps = path.join(this.bucketDir(bucket), TEMP_DIR);
-    await mkdir(path.join(this.bucketDir(bucket), META_DIR), { recursive: true });
-    await mkdir(temps, { recursive: true });
+    const dir = this.bucketDir(bucket);
+    const temps = path.join(dir, TEMP_DIR);
+    await ensureDirectory(this.#root, this.#modes.directory, true);
+    await ensureDirectory(dir, this.#modes.directory);
+    await ensureDirectory(path.join(dir, META_DIR), this.#modes.directory);
+    await ensureDirectory(temps, this.#modes.directory);
     if (this.#swept.has(bucket)) return;
     this.#swept.add(bucket);
     const now = Date.now();
     for (const name of await readdir(temps).catch(() => [])) {
       const file = path.join(temps, name);
-      const info = await stat(file).catch(() => undefined);
+      // lstat: a link is removed as a link, never followed.
+      const info = await lstat(file).catch(() => undefined);
       if (info?.isFile() && now - info.mtimeMs > STALE_TEMP_MS) {
         await unlink(file).catch(() => undefined);
       }
     }
   }
 
-  private async notFound(bucket: string, key: string): Promise<CredentialsError> {
-    return (await this.bucketExists(bucket))
-      ? new ProjectNotFoundError(bucket, key)
-      : new BucketNotFoundError(bucket);
+  /** The root must exist and be a directory (it may be a link: the operator chose it). */
+  private async assertRoot(): Promise<void> {
+    let info;
+    try {
+      info = await stat(this.#root);
+    } catch (err) {
+      if (isMissing(err)) {
+        throw new StorageUnavailableError(
+          `The store directory ${this.#root} does not exist (the first upload creates it)`,
+          { code: 'ENOENT' },
+        );
+      }
+      throw err;
+    }
+    if (!info.isDirectory()) {
+      throw new StorageUnavailableError(`The store directory ${this.#root} is not a directory`, {
+        code: 'ENOTDIR',
+      });
+    }
   }
 
   private async bucketExists(bucket: string): Promise<boolean> {
-    if (this.#implicitBuckets.has(bucket)) return true;
-    try {
-      return (await stat(this.bucketDir(bucket))).isDirectory();
-    } catch (err) {
-      if (isMissing(err)) return false;
-      throw err;
-    }
+    return (await isStoreDirectory(this.bucketDir(bucket))) || this.#implicitBuckets.has(bucket);
   }
 
   private assertLocation(bucket: string, key: string): void {
@@ -448,34 +590,5 @@ async function writeFully(handle: FileHandle, chunk: Buffer): Promise<void> {
   while (offset < chunk.length) {
     const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
     offset += bytesWritten;
-  }
-}
-
-function sameFile(metadata: ObjectMetadata, stats: BigIntStats): boolean {
-  const { dev, ino } = identityOf(stats);
-  return metadata.dev === dev && metadata.ino === ino;
-}
-
-/**
- * Makes a rename in `dir` durable. Windows cannot open a directory for fsync, and its renames
- * are journaled by NTFS, so there it is skipped.
- */
-async function fsyncDirectory(dir: string): Promise<void> {
-  if (process.platform === 'win32') return;
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await stat(file);
-    return true;
-  } catch (err) {
-    if (isMissing(err)) return false;
-    throw err;
   }
 }

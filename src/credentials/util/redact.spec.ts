@@ -35,8 +35,22 @@ describe('redact', () => {
     );
   });
 
-  it('leaves short values alone, so ordinary words are not masked', () => {
-    watchCredentialsRecord({ REGISTRY_PASSWORD: 'pw' });
-    expect(redact('a pw b')).toBe('a pw b');
+  it('masks short secrets too, as whole tokens, so ordinary words are not masked', () => {
+    watchCredentialsRecord({ REGISTRY_PASSWORD: 'pw', OTHER_KEY: 'k3y9' });
+    expect(redact('a pw b')).toBe('a [redacted] b');
+    expect(redact('login builder:pw@registry')).toBe('login builder:[redacted]@registry');
+    expect(redact('"k3y9"')).toBe('"[redacted]"');
+    expect(redact('a password, a k3y9x, a pwd')).toBe('a password, a k3y9x, a pwd');
+  });
+
+  it('masks short loose secrets as whole tokens', () => {
+    watchSecret('t0k');
+    expect(redact('token t0k, not t0ken')).toBe('token [redacted], not t0ken');
+  });
+
+  it('masks the password of a URL with user info, whoever wrote it', () => {
+    expect(redact('connect http://minio:unknown-pass@127.0.0.1:9000/x')).toBe(
+      'connect http://minio:[redacted]@127.0.0.1:9000/x',
+    );
   });
 });

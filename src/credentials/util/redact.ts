@@ -9,10 +9,15 @@ const SECRET_PATTERNS: [RegExp, string][] = [
   [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi, '$1 [redacted]'],
   [/(X-Amz-(?:Signature|Credential|Security-Token)=)[^&\s"']+/gi, '$1[redacted]'],
   [/(Signature=)[0-9a-f]{16,}/gi, '$1[redacted]'],
+  // The password of a URL with user info (`scheme://user:password@host`).
+  [/(\b[a-z][a-z0-9+.-]*:\/\/[^\s/:@]*:)[^\s/@]+@/gi, '$1[redacted]@'],
 ];
 
-/** Shorter values would mask ordinary words. */
-const MIN_SECRET_LENGTH = 6;
+/**
+ * Secrets shorter than this are masked only as whole tokens (not next to a letter or digit),
+ * so that a short password such as `pw` does not mask `password` in every log line.
+ */
+const MIN_SUBSTRING_SECRET_LENGTH = 6;
 const MAX_LOOSE_SECRETS = 256;
 
 const records = new Set<WeakRef<Record<string, string | null>>>();
@@ -25,7 +30,7 @@ export function watchCredentialsRecord(record: Record<string, string | null>): v
 
 /** A secret that lives outside a credentials record (a fetched registry token). */
 export function watchSecret(value: string | null | undefined): void {
-  if (!value || value.length < MIN_SECRET_LENGTH) return;
+  if (!value) return;
   looseSecrets.delete(value);
   looseSecrets.add(value);
   if (looseSecrets.size > MAX_LOOSE_SECRETS) {
@@ -42,17 +47,28 @@ function knownSecrets(): string[] {
       continue;
     }
     for (const [key, value] of Object.entries(record)) {
-      if (value && value.length >= MIN_SECRET_LENGTH && !PUBLIC_KEYS.test(key)) secrets.add(value);
+      if (value && !PUBLIC_KEYS.test(key)) secrets.add(value);
     }
   }
   // Longest first, so a secret that contains another is masked whole.
   return [...secrets].sort((a, b) => b.length - a.length);
 }
 
+const escapeRegExp = (value: string) => value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** `secret` where neither side touches a letter or digit. */
+const wholeToken = (secret: string) =>
+  new RegExp(`(?<![\\p{L}\\p{N}])${escapeRegExp(secret)}(?![\\p{L}\\p{N}])`, 'gu');
+
 /** The one redaction point: every log line of the module passes through here. */
 export function redact(text: string): string {
   let out = text;
-  for (const secret of knownSecrets()) out = out.split(secret).join('[redacted]');
+  for (const secret of knownSecrets()) {
+    out =
+      secret.length >= MIN_SUBSTRING_SECRET_LENGTH
+        ? out.split(secret).join('[redacted]')
+        : out.replace(wholeToken(secret), '[redacted]');
+  }
   for (const [pattern, replacement] of SECRET_PATTERNS) out = out.replace(pattern, replacement);
   return out;
 }
