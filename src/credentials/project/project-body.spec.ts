@@ -129,6 +129,25 @@ describe('prepareProjectBody with a Uint8Array', () => {
     expect(body.sha256).toBe(sha256(zip));
   });
 
+  it("hands out its parts as views of the caller's memory (no copy), and reads and streams the same bytes", async () => {
+    const zip = zipOf(300);
+    const view = new Uint8Array(new ArrayBuffer(400), 50, 300);
+    view.set(zip);
+
+    const body = await prepareProjectBody(view, LIMITS);
+
+    if (body.kind !== 'whole') throw new Error(`expected a whole body, got ${body.kind}`);
+    expect(body.data.buffer).toBe(view.buffer);
+    const part = body.viewAt(100, 120);
+    expect(part.buffer).toBe(view.buffer);
+    expect(part.byteOffset).toBe(150);
+    expect(Buffer.compare(part, zip.subarray(100, 220))).toBe(0);
+    const into = Buffer.alloc(120);
+    await body.readInto(into, 120, 100);
+    expect(Buffer.compare(into, zip.subarray(100, 220))).toBe(0);
+    expect(Buffer.compare(await readAll(body.stream()), zip)).toBe(0);
+  });
+
   it('refuses a view whose own first bytes are not a ZIP signature, even if the backing buffer starts with one', async () => {
     const backing = Buffer.concat([zipOf(10), Buffer.from('not a zip at all')]);
     const view = new Uint8Array(backing.buffer, backing.byteOffset + 10, 16);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { ProjectBody } from '../credentials.js';
+import type { PartSource } from '../store/object-store.js';
 import { InvalidProjectError } from '../errors.js';
 import { type SpooledBody, spoolToFile } from './spool-file.js';
 import { startsWithZipSignature, ZIP_SIGNATURE_LENGTH } from './zip-signature.js';
@@ -15,12 +16,15 @@ export interface BodyLimits {
   spoolDir: string;
 }
 
-/** A body held in memory: its size and SHA-256 are known before anything is written. */
-export interface WholeBody {
+/**
+ * A body held in memory (a Buffer, a Uint8Array, or a stream that ended within one part): its
+ * size and SHA-256 are known before anything is written. `data` is the caller's own memory, not
+ * a copy; larger than one part, it is uploaded in parts that are views of it (`viewAt`).
+ */
+export interface WholeBody extends PartSource {
   kind: 'whole';
   data: Buffer;
-  size: number;
-  sha256: string;
+  viewAt(position: number, length: number): Buffer;
 }
 
 export type PreparedBody = WholeBody | SpooledBody;
@@ -47,11 +51,17 @@ function unreadable(err: unknown): InvalidProjectError {
 function checkWhole(data: Buffer, limits: BodyLimits): WholeBody {
   if (data.length > limits.maxProjectSize) throw tooLarge(limits.maxProjectSize);
   if (!startsWithZipSignature(data)) throw notZip();
+  const viewAt = (position: number, length: number) => data.subarray(position, position + length);
   return {
     kind: 'whole',
     data,
     size: data.length,
     sha256: createHash('sha256').update(data).digest('hex'),
+    viewAt,
+    async readInto(into, length, position) {
+      viewAt(position, length).copy(into);
+    },
+    stream: () => Readable.from([data]),
   };
 }
 

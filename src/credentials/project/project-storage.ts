@@ -108,8 +108,10 @@ export class ProjectStorage {
       });
       const { size, sha256 } = body;
       const spooled = body.kind === 'spooled' ? body : undefined;
+      // One request for a body of one part; anything larger through the store's multipart
+      // upload, its parts read from the spool file or taken as views of the caller's Buffer.
       const stored =
-        body.kind === 'whole'
+        body.kind === 'whole' && size <= transfer.partSize
           ? this.store.putObject(bucket, projectName, body.data, sha256, signal)
           : this.store.putParts(bucket, projectName, body, signal);
       const cleanedUp = stored.catch(() => undefined).then(() => spooled?.discard());
