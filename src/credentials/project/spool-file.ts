@@ -66,8 +66,9 @@ export async function spoolToFile(
     highWaterMark: SPOOL_WRITE_BUFFER,
   });
   // Settles (rejects) when the file fails, whenever that is: every wait below races it, so no
-  // wait can outlive the failure, however long before the wait it happened.
-  const failed = new Promise<never>((_resolve, reject) => sink.once('error', reject));
+  // wait can outlive the failure, however long before the wait it happened. The listener stays,
+  // so that no later error of the stream goes unheard.
+  const failed = new Promise<never>((_resolve, reject) => sink.on('error', reject));
   failed.catch(() => undefined);
   const unlessFailed = <T>(step: Promise<T>): Promise<T> => Promise.race([step, failed]);
 

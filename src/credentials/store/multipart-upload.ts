@@ -27,9 +27,9 @@ export interface MultipartRequests {
 
 /**
  * Uploads `body` in parts of `partSize` bytes, `concurrency` at a time, each taken from the body
- * at its offset: a view of the body's own memory when it has one (`viewAt`, a Buffer: nothing
- * is copied or allocated), else read straight into one of `concurrency` buffers (memory is
- * partSize x concurrency whatever the size). No part is cut from stream chunks. The first failure, or
+ * at its offset: as a view of the body's own memory when it offers one (`viewAt`: no copy, no
+ * buffer), else read straight into one of `concurrency` buffers (memory is partSize x
+ * concurrency whatever the size). No part is cut from stream chunks. The first failure, or
  * `signal`, stops the upload; the parts in flight are awaited and the multipart upload aborted
  * before the error is thrown.
  */

@@ -34,7 +34,7 @@ export interface StoredObject {
  * every method throws `CredentialsError`s.
  */
 export interface ObjectStore {
-  /** Writes a body held in memory in one request, with its SHA-256 as user metadata. */
+  /** Writes a body of at most one part, held in memory, in one request, its SHA-256 as metadata. */
   putObject(
     bucket: string,
     key: string,
@@ -44,8 +44,9 @@ export interface ObjectStore {
   ): Promise<void>;
 
   /**
-   * Uploads a body larger than one part as a multipart upload, the SHA-256 as user metadata
-   * from the start. On failure the multipart upload is aborted, so no part is left behind.
+   * Uploads a body larger than one part (a spooled stream, or a Buffer that hands out views) as
+   * a multipart upload, the SHA-256 as user metadata from the start. On failure the multipart
+   * upload is aborted, so no part is left behind.
    */
   putParts(bucket: string, key: string, body: PartSource, signal: AbortSignal): Promise<void>;
 
