@@ -24,9 +24,12 @@ export abstract class StoreBackedCredentials
   /** Builds the store; called once, on module init or on first use. Must not contact servers. */
   protected abstract createStore(): Promise<ObjectStore>;
 
-  /** Loads the SDK at startup, so that a missing peer package fails before the app listens. */
+  /**
+   * Loads the SDK at startup, so that a missing peer package fails before the app listens, and
+   * sweeps the spool files an earlier process left behind.
+   */
   async onModuleInit(): Promise<void> {
-    await this.projects();
+    await (await this.projects()).sweepSpoolDir();
   }
 
   async onModuleDestroy(): Promise<void> {

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setImmediate as tick } from 'node:timers/promises';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ProjectBody } from '../credentials.js';
@@ -69,7 +69,7 @@ describe('prepareProjectBody with a Buffer', () => {
   it('accepts an empty archive (22 bytes starting PK\\x05\\x06)', async () => {
     const body = await prepareProjectBody(EMPTY_ARCHIVE, LIMITS);
 
-    expect(body).toEqual({
+    expect(body).toMatchObject({
       kind: 'whole',
       data: EMPTY_ARCHIVE,
       size: 22,
@@ -127,6 +127,25 @@ describe('prepareProjectBody with a Uint8Array', () => {
     expect(body.size).toBe(300);
     expect(Buffer.compare(body.data, zip)).toBe(0);
     expect(body.sha256).toBe(sha256(zip));
+  });
+
+  it("hands out its parts as views of the caller's memory (no copy), and reads and streams the same bytes", async () => {
+    const zip = zipOf(300);
+    const view = new Uint8Array(new ArrayBuffer(400), 50, 300);
+    view.set(zip);
+
+    const body = await prepareProjectBody(view, LIMITS);
+
+    if (body.kind !== 'whole') throw new Error(`expected a whole body, got ${body.kind}`);
+    expect(body.data.buffer).toBe(view.buffer);
+    const part = body.viewAt(100, 120);
+    expect(part.buffer).toBe(view.buffer);
+    expect(part.byteOffset).toBe(150);
+    expect(Buffer.compare(part, zip.subarray(100, 220))).toBe(0);
+    const into = Buffer.alloc(120);
+    await body.readInto(into, 120, 100);
+    expect(Buffer.compare(into, zip.subarray(100, 220))).toBe(0);
+    expect(Buffer.compare(await readAll(body.stream()), zip)).toBe(0);
   });
 
   it('refuses a view whose own first bytes are not a ZIP signature, even if the backing buffer starts with one', async () => {
@@ -312,5 +331,21 @@ describe('prepareProjectBody spooling', () => {
     );
     expect(err).toBeInstanceOf(StorageUnavailableError);
     expect((err as Error).message).toContain('ENOENT');
+  });
+
+  it('keeps reading a spooled body whose file name was removed meanwhile (a sweep by another process)', async () => {
+    const data = zipOf(700);
+    const body = await prepareProjectBody(streamOf(chunksOf(data, 64)), LIMITS);
+    if (body.kind !== 'spooled') throw new Error(`expected a spooled body, got ${body.kind}`);
+    const [file] = spooled();
+    expect(file).toMatch(/^nest-credentials-spool-/);
+    unlinkSync(path.join(SPOOL_DIR, file));
+
+    const into = Buffer.alloc(300);
+    await body.readInto(into, 300, 200);
+    expect(Buffer.compare(into, data.subarray(200, 500))).toBe(0);
+    expect(Buffer.compare(await readAll(body.stream()), data)).toBe(0);
+    await body.discard();
+    expect(spooled()).toEqual([]);
   });
 });

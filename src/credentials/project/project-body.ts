@@ -1,13 +1,12 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { once } from 'node:events';
-import { type FileHandle, open, rm } from 'node:fs/promises';
-import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import type { ProjectBody } from '../credentials.js';
 import type { PartSource } from '../store/object-store.js';
-import { InvalidProjectError, StorageUnavailableError } from '../errors.js';
+import { InvalidProjectError } from '../errors.js';
+import { type SpooledBody, spoolToFile } from './spool-file.js';
 import { startsWithZipSignature, ZIP_SIGNATURE_LENGTH } from './zip-signature.js';
+
+export type { SpooledBody } from './spool-file.js';
 
 export interface BodyLimits {
   maxProjectSize: number;
@@ -17,23 +16,15 @@ export interface BodyLimits {
   spoolDir: string;
 }
 
-/** A body held in memory: its size and SHA-256 are known before anything is written. */
-export interface WholeBody {
+/**
+ * A body held in memory (a Buffer, a Uint8Array, or a stream that ended within one part): its
+ * size and SHA-256 are known before anything is written. `data` is the caller's own memory, not
+ * a copy; larger than one part, it is uploaded in parts that are views of it (`viewAt`).
+ */
+export interface WholeBody extends PartSource {
   kind: 'whole';
   data: Buffer;
-  size: number;
-  sha256: string;
-}
-
-/**
- * A body larger than one part, read once into a temporary file while it is hashed, counted and
- * held to the size limit, so that its SHA-256 is known before the upload starts and can be sent
- * with it (`x-amz-meta-sha256`). Stores read its parts by position; `discard()` removes the file.
- */
-export interface SpooledBody extends PartSource {
-  kind: 'spooled';
-  /** Removes the temporary file; safe to call more than once. */
-  discard(): Promise<void>;
+  viewAt(position: number, length: number): Buffer;
 }
 
 export type PreparedBody = WholeBody | SpooledBody;
@@ -60,11 +51,17 @@ function unreadable(err: unknown): InvalidProjectError {
 function checkWhole(data: Buffer, limits: BodyLimits): WholeBody {
   if (data.length > limits.maxProjectSize) throw tooLarge(limits.maxProjectSize);
   if (!startsWithZipSignature(data)) throw notZip();
+  const viewAt = (position: number, length: number) => data.subarray(position, position + length);
   return {
     kind: 'whole',
     data,
     size: data.length,
     sha256: createHash('sha256').update(data).digest('hex'),
+    viewAt,
+    async readInto(into, length, position) {
+      viewAt(position, length).copy(into);
+    },
+    stream: () => Readable.from([data]),
   };
 }
 
@@ -128,116 +125,20 @@ export async function prepareProjectBody(
   }
   if (ended) return checkWhole(Buffer.concat(head, headSize), limits);
 
-  return spool(source, head, limits);
-}
-
-/**
- * Bytes the spool file's write stream buffers before it asks for a pause: chunks queued behind
- * a write in flight go out together in one `writev`, so the writes overlap the reading and
- * hashing instead of adding to them (measured in BENCHMARKS.md, "The spool step").
- */
-const SPOOL_WRITE_BUFFER = 1024 * 1024;
-
-/** Writes `head` and the rest of `source` to a temporary file, hashing and counting. */
-async function spool(
-  source: AsyncIterator<unknown>,
-  head: Buffer[],
-  limits: BodyLimits,
-): Promise<SpooledBody> {
-  const file = path.join(limits.spoolDir, `nest-credentials-spool-${randomUUID()}.zip`);
-  const hash = createHash('sha256');
-  let size = 0;
-  const sink = createWriteStream(file, {
-    flags: 'wx',
-    mode: 0o600,
-    highWaterMark: SPOOL_WRITE_BUFFER,
-  });
-  let sinkFailure: { error: unknown } | undefined;
-  sink.on('error', (error) => {
-    sinkFailure ??= { error };
-  });
-  const checkSink = () => {
-    if (sinkFailure) throw sinkFailure.error;
-  };
-  try {
-    await once(sink, 'open');
-    const take = async (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limits.maxProjectSize) throw tooLarge(limits.maxProjectSize);
-      hash.update(chunk);
-      if (!sink.write(chunk)) await drained(sink);
-      checkSink();
-    };
-    for (const chunk of head) await take(chunk);
-    for (;;) {
-      let next: IteratorResult<unknown>;
-      try {
-        next = await source.next();
-      } catch (err) {
-        throw unreadable(err);
-      }
-      if (next.done) break;
-      await take(toBuffer(next.value));
-    }
-    await new Promise<void>((resolve, reject) =>
-      sink.end((err?: Error | null) => (err ? reject(err) : resolve())),
-    );
-    checkSink();
-  } catch (err) {
-    void source.return?.().catch(() => undefined);
-    if (!sink.closed) {
-      sink.destroy();
-      await once(sink, 'close').catch(() => undefined);
-    }
-    await rm(file, { force: true });
-    if (err instanceof InvalidProjectError) throw err;
-    throw new StorageUnavailableError(
-      `The project could not be spooled to ${limits.spoolDir}: ${(err as NodeJS.ErrnoException).code ?? err}`,
-      { code: (err as NodeJS.ErrnoException).code },
-    );
-  }
-  return spooledFile(file, size, hash.digest('hex'));
-}
-
-/** Resolves when `sink` wants more data, or has closed (its error is then kept by a listener). */
-function drained(sink: WriteStream): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      sink.off('drain', done);
-      sink.off('close', done);
-      resolve();
-    };
-    sink.on('drain', done);
-    sink.on('close', done);
-  });
-}
-
-/** The spool file as a `SpooledBody`: one read handle, opened on first use, shared by reads. */
-function spooledFile(file: string, size: number, sha256: string): SpooledBody {
-  let reader: Promise<FileHandle> | undefined;
-  let discarded: Promise<void> | undefined;
-  return {
-    kind: 'spooled',
-    size,
-    sha256,
-    async readInto(into, length, position) {
-      if (discarded) throw new Error('the spooled project was discarded');
-      reader ??= open(file, 'r');
-      const handle = await reader;
-      let filled = 0;
-      while (filled < length) {
-        const { bytesRead } = await handle.read(into, filled, length - filled, position + filled);
-        if (bytesRead === 0) throw new Error(`the spool file ended at ${position + filled} bytes`);
-        filled += bytesRead;
-      }
+  return spoolToFile(
+    head,
+    {
+      next: async () => {
+        const next = await source.next();
+        return next.done ? next : { done: false, value: toBuffer(next.value) };
+      },
+      // At once, even while a read is pending (which a `return()` would wait for).
+      stop: () => {
+        body.destroy();
+        release();
+      },
     },
-    stream: () => createReadStream(file, { highWaterMark: 1024 * 1024 }),
-    discard() {
-      discarded ??= (async () => {
-        await reader?.then((handle) => handle.close()).catch(() => undefined);
-        await rm(file, { force: true });
-      })();
-      return discarded;
-    },
-  };
+    limits,
+    { tooLarge: () => tooLarge(limits.maxProjectSize), unreadable },
+  );
 }

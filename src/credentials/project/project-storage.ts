@@ -10,9 +10,11 @@ import {
   StorageUnavailableError,
 } from '../errors.js';
 import { deadline, raceAbort } from '../util/deadline.js';
+import { RedactingLogger } from '../util/redact.js';
 import { verifiedDownload } from './integrity-check.js';
 import { type PreparedBody, prepareProjectBody } from './project-body.js';
 import { assertBucketName, assertProjectName } from './project-name.js';
+import { sweepStaleSpoolFiles } from './spool-file.js';
 import { withProjectSize } from './project-stream.js';
 
 function shuttingDown(bucket: string, key: string): StorageUnavailableError {
@@ -42,12 +44,34 @@ export class ProjectStorage {
    */
   readonly #storeCalls = new Set<Promise<unknown>>();
   #closing = false;
+  readonly #logger = new RedactingLogger('Credentials');
 
   constructor(
     private readonly store: ObjectStore,
     private readonly bucket: string,
     private readonly transfer: TransferSettings,
   ) {}
+
+  /**
+   * Removes the spool files a crashed process left behind (older than the upload deadline, so
+   * that no live upload's file is touched) and logs how many. Called once, at start-up; a spool
+   * directory it cannot read is logged, not thrown: uploads will report it if it persists.
+   */
+  async sweepSpoolDir(): Promise<void> {
+    const { spoolDir, uploadTimeoutMs } = this.transfer;
+    try {
+      const removed = await sweepStaleSpoolFiles(spoolDir, uploadTimeoutMs);
+      if (removed > 0) {
+        this.#logger.log(
+          `Removed ${removed} stale spool file${removed === 1 ? '' : 's'} (older than ` +
+            `${uploadTimeoutMs} ms, left by an earlier process) from ${spoolDir}`,
+        );
+      }
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      this.#logger.warn(`Could not sweep stale spool files from ${spoolDir}: ${code}`);
+    }
+  }
 
   upload(projectName: string, project: ProjectBody): Promise<ProjectObject> {
     if (this.#closing) return Promise.reject(shuttingDown(this.bucket, projectName));
@@ -84,8 +108,10 @@ export class ProjectStorage {
       });
       const { size, sha256 } = body;
       const spooled = body.kind === 'spooled' ? body : undefined;
+      // One request for a body of one part; anything larger through the store's multipart
+      // upload, its parts read from the spool file or taken as views of the caller's Buffer.
       const stored =
-        body.kind === 'whole'
+        body.kind === 'whole' && size <= transfer.partSize
           ? this.store.putObject(bucket, projectName, body.data, sha256, signal)
           : this.store.putParts(bucket, projectName, body, signal);
       const cleanedUp = stored.catch(() => undefined).then(() => spooled?.discard());

@@ -26,6 +26,8 @@ interface Recorder {
   aborted: string[];
   /** Distinct memory blocks the parts were sent from. */
   blocks: Set<ArrayBufferLike>;
+  /** Where each part's bytes were, as sent: its memory block and offset in it. */
+  sentFrom: Map<number, { block: ArrayBufferLike; byteOffset: number }>;
   maxInFlight: number;
 }
 
@@ -35,12 +37,14 @@ function recorder(options: { failPart?: number; partDelayMs?: number } = {}): Re
     parts: new Map(),
     aborted: [],
     blocks: new Set(),
+    sentFrom: new Map(),
     maxInFlight: 0,
     requests: {
       create: async () => 'upload-1',
       sendPart: async (uploadId, partNumber, data, signal) => {
         expect(uploadId).toBe('upload-1');
         record.blocks.add(data.buffer);
+        record.sentFrom.set(partNumber, { block: data.buffer, byteOffset: data.byteOffset });
         record.maxInFlight = Math.max(record.maxInFlight, ++inFlight);
         try {
           await new Promise((resolve) => setTimeout(resolve, options.partDelayMs ?? 2));
@@ -181,5 +185,50 @@ describe('uploadInParts', () => {
       ),
     ).rejects.toThrow('InvalidPart');
     expect(record.aborted).toEqual(['upload-1']);
+  });
+
+  describe('a source that hands out views of its bytes (a Buffer or Uint8Array body)', () => {
+    /** `data` as a source of views; reading it into a buffer fails the test. */
+    const viewSource = (data: Buffer): PartSource => ({
+      ...sourceOf(data),
+      readInto: () => Promise.reject(new Error('a part was copied (readInto)')),
+      viewAt: (position, length) => data.subarray(position, position + length),
+    });
+
+    it("sends each part as a view of the caller's memory at its offset: no copy, no buffer", async () => {
+      // A view that starts 7 bytes into a larger block, as a Uint8Array of a caller may.
+      const block = randomBytes(95 * KiB + 20);
+      const data = block.subarray(7, 7 + 95 * KiB);
+      const record = recorder();
+      await uploadInParts(
+        record.requests,
+        viewSource(data),
+        settings,
+        new AbortController().signal,
+      );
+      expect(record.parts.size).toBe(10);
+      expect(record.blocks).toEqual(new Set([block.buffer]));
+      for (const [partNumber, { block: sentBlock, byteOffset }] of record.sentFrom) {
+        expect(sentBlock).toBe(data.buffer);
+        expect(byteOffset).toBe(data.byteOffset + (partNumber - 1) * settings.partSize);
+      }
+      expect(Buffer.compare(reassembled(record.parts), data)).toBe(0);
+      expect(record.maxInFlight).toBe(3);
+      expect(record.aborted).toEqual([]);
+    });
+
+    it('a refused part still aborts the upload', async () => {
+      const record = recorder({ failPart: 2 });
+      await expect(
+        uploadInParts(
+          record.requests,
+          viewSource(randomBytes(50 * KiB)),
+          settings,
+          new AbortController().signal,
+        ),
+      ).rejects.toThrow('part 2 refused');
+      expect(record.aborted).toEqual(['upload-1']);
+      expect(record.completed).toBeUndefined();
+    });
   });
 });

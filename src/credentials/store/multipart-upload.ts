@@ -26,9 +26,10 @@ export interface MultipartRequests {
 }
 
 /**
- * Uploads `body` in parts of `partSize` bytes, `concurrency` at a time, each read straight from
- * the body at its offset into one of `concurrency` buffers: memory is partSize x concurrency
- * whatever the size, and no part is copied or cut from stream chunks. The first failure, or
+ * Uploads `body` in parts of `partSize` bytes, `concurrency` at a time, each taken from the body
+ * at its offset: as a view of the body's own memory when it offers one (`viewAt`: no copy, no
+ * buffer), else read straight into one of `concurrency` buffers (memory is partSize x
+ * concurrency whatever the size). No part is cut from stream chunks. The first failure, or
  * `signal`, stops the upload; the parts in flight are awaited and the multipart upload aborted
  * before the error is thrown.
  */
@@ -57,12 +58,11 @@ export async function uploadInParts(
       stop.abort(error);
     };
 
-    const sendOne = async (partNumber: number, buffer: Buffer): Promise<void> => {
+    const sendOne = async (partNumber: number, buffer: () => Buffer): Promise<void> => {
       const position = (partNumber - 1) * partSize;
       const length = Math.min(partSize, body.size - position);
-      await body.readInto(buffer, length, position);
+      const data = await partBytes(body, position, length, buffer);
       stop.signal.throwIfAborted();
-      const data = buffer.subarray(0, length);
       parts.push({ partNumber, etag: await requests.sendPart(id, partNumber, data, stop.signal) });
     };
 
@@ -72,10 +72,10 @@ export async function uploadInParts(
     let next = 1;
     const worker = async (): Promise<void> => {
       let buffer: Buffer | undefined;
+      const ownBuffer = () => (buffer ??= Buffer.allocUnsafeSlow(partSize));
       while (!stop.signal.aborted && next <= partCount) {
         const partNumber = next++;
-        buffer ??= Buffer.allocUnsafeSlow(partSize);
-        await sendOne(partNumber, buffer).catch(fail);
+        await sendOne(partNumber, ownBuffer).catch(fail);
       }
     };
     const workers = Math.min(partConcurrency, partCount);
@@ -91,4 +91,20 @@ export async function uploadInParts(
   } finally {
     signal.removeEventListener('abort', stopOnSignal);
   }
+}
+
+/**
+ * A part's bytes: a view of the source's own memory when it offers one, else read into the
+ * worker's buffer (allocated on first use).
+ */
+async function partBytes(
+  body: PartSource,
+  position: number,
+  length: number,
+  buffer: () => Buffer,
+): Promise<Buffer> {
+  if (body.viewAt) return body.viewAt(position, length);
+  const into = buffer();
+  await body.readInto(into, length, position);
+  return into.subarray(0, length);
 }

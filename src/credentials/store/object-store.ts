@@ -1,14 +1,20 @@
 import type { Readable } from 'node:stream';
 
 /**
- * A body of known size and SHA-256 whose bytes can be read at any offset (a spooled project),
- * so that a store reads each part straight into a buffer of its own instead of cutting a stream.
+ * A body of known size and SHA-256 whose bytes can be read at any offset (a spooled project, or
+ * a Buffer), so that a store takes each part at its offset instead of cutting a stream.
  */
 export interface PartSource {
   readonly size: number;
   readonly sha256: string;
   /** Fills `into[0, length)` with the bytes at `position`. */
   readInto(into: Buffer, length: number, position: number): Promise<void>;
+  /**
+   * The `length` bytes at `position` as a view of memory the source already holds (a body
+   * given as a Buffer or Uint8Array), so that a part is sent without a copy. Sources on disk
+   * leave it out, and their parts are read with `readInto`.
+   */
+  viewAt?(position: number, length: number): Buffer;
   /** A fresh stream of all the bytes (for stores that write a stream). */
   stream(): Readable;
 }
@@ -28,7 +34,7 @@ export interface StoredObject {
  * every method throws `CredentialsError`s.
  */
 export interface ObjectStore {
-  /** Writes a body held in memory in one request, with its SHA-256 as user metadata. */
+  /** Writes a body of at most one part, held in memory, in one request, its SHA-256 as metadata. */
   putObject(
     bucket: string,
     key: string,
@@ -38,8 +44,9 @@ export interface ObjectStore {
   ): Promise<void>;
 
   /**
-   * Uploads a body larger than one part as a multipart upload, the SHA-256 as user metadata
-   * from the start. On failure the multipart upload is aborted, so no part is left behind.
+   * Uploads a body larger than one part (a spooled stream, or a Buffer that hands out views) as
+   * a multipart upload, the SHA-256 as user metadata from the start. On failure the multipart
+   * upload is aborted, so no part is left behind.
    */
   putParts(bucket: string, key: string, body: PartSource, signal: AbortSignal): Promise<void>;
 
