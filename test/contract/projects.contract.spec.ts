@@ -1,4 +1,5 @@
 import { expect, it } from '@jest/globals';
+import { Readable } from 'node:stream';
 import {
   BucketNotFoundError,
   InvalidProjectError,
@@ -107,6 +108,38 @@ describeContract('uploadProject and downloadProject', (subject) => {
       expect(err).toMatchObject({ code: 'INVALID_PROJECT', reason: 'not-zip' });
     }
     expect(await subject().isStored(key)).toBe(false);
+  });
+
+  it.each([
+    ['undefined', undefined],
+    ['null', null],
+    ['a string', 'PK\x03\x04 as text'],
+    ['a number', 42],
+    ['a plain object', { length: 4 }],
+  ])('refuses %s as the body, storing nothing', async (label, body) => {
+    const key = `wrong-type-${label.replace(/[^a-z]+/g, '-')}.zip`;
+    const err = await rejectionOf(subject().credentials.uploadProject(key, body as never));
+    expect(err).toBeInstanceOf(InvalidProjectError);
+    expect(await subject().isStored(key)).toBe(false);
+  });
+
+  it('refuses a stream that fails part-way as unreadable, storing nothing', async () => {
+    const data = zipLike(300 * 1024);
+    let sent = 0;
+    const failing = new Readable({
+      read() {
+        if (sent >= 200 * 1024) {
+          this.destroy(new Error('client went away'));
+          return;
+        }
+        this.push(data.subarray(sent, sent + 50 * 1024));
+        sent += 50 * 1024;
+      },
+    });
+    const err = await rejectionOf(subject().credentials.uploadProject('broken.zip', failing));
+    expect(err).toBeInstanceOf(InvalidProjectError);
+    expect(err).toMatchObject({ reason: 'unreadable' });
+    expect(await subject().isStored('broken.zip')).toBe(false);
   });
 
   it('accepts a project of exactly the configured maximum size', async () => {
