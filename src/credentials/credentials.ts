@@ -22,6 +22,21 @@ export interface ProjectObject {
 /** The body of a project ZIP: bytes in memory or a stream of them. */
 export type ProjectBody = Buffer | Uint8Array | Readable;
 
+/** Reads a backend's record without a public call; set by the class below. */
+let recordOf: (credentials: Credentials) => Readonly<Record<string, string | null>>;
+
+/**
+ * The bucket a backend uploads to, for the HTTP controller: `BUCKET_NAME_PROJECTS` of the
+ * record its constructor filled, read without a call of a public method (so it costs no
+ * registry token, and a test double's call log shows only the application's calls), else of
+ * `getCredentials()` for a backend that fills its record later.
+ */
+export async function projectsBucketOf(credentials: Credentials): Promise<string> {
+  const recorded = recordOf(credentials).BUCKET_NAME_PROJECTS;
+  if (recorded) return recorded;
+  return (await credentials.getCredentials()).BUCKET_NAME_PROJECTS ?? '';
+}
+
 /**
  * The contract every backend fulfils, after estela's credentials interface. A backend fills
  * `this.credentials` in its constructor with the secrets and settings a build job needs; the
@@ -30,6 +45,10 @@ export type ProjectBody = Buffer | Uint8Array | Readable;
 export abstract class Credentials {
   /** Secrets and settings of this backend; filled by the subclass constructor. */
   declare protected readonly credentials: Record<string, string | null>;
+
+  static {
+    recordOf = (credentials) => credentials.credentials;
+  }
 
   constructor() {
     // Not enumerable, so neither spreading nor serializing the instance reaches it.

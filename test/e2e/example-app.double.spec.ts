@@ -14,17 +14,16 @@ import {
 } from '../../src/credentials/index.js';
 import { InMemoryCredentials } from '../../src/credentials/testing/index.js';
 import { zipLike } from '../support/backends.js';
-import { describeControllerCases } from './support/controller-cases.js';
 import { API_TOKEN, type RunningApp, startExampleApp } from './support/example-app.js';
 
 const MiB = 1024 * 1024;
 const MAX_PROJECT_SIZE = 52 * MiB;
-const REGISTRY_TOKEN = 'registry-token-from-the-double';
 
 /**
- * The example app with the in-memory double in place of the backend. The configuration has no
- * BUCKET_NAME_PROJECTS and no backend settings: the double needs none, and the controller then
- * asks the backend for its bucket.
+ * The example app with the in-memory double in place of the backend: how the controller answers
+ * each error of the contract. (The routes and statuses every implementation shares, the double
+ * included, are in test/contract/controller.contract.spec.ts.) The configuration has no
+ * BUCKET_NAME_PROJECTS and no backend settings: the double needs none.
  */
 const ENV = {
   CREDENTIALS_API_TOKEN: API_TOKEN,
@@ -35,24 +34,6 @@ const ENV = {
 const bearer = { Authorization: `Bearer ${API_TOKEN}` };
 
 describe('example app with the in-memory double', () => {
-  describeControllerCases(async () => {
-    const double = new InMemoryCredentials({
-      registryToken: REGISTRY_TOKEN,
-      maxProjectSize: MAX_PROJECT_SIZE,
-    });
-    const running = await startExampleApp(ENV, double);
-    return {
-      running,
-      bucket: double.bucket,
-      maxProjectSize: MAX_PROJECT_SIZE,
-      isStored: async (name) => double.storedProject(double.bucket, name) !== undefined,
-      announcesSize: false,
-      registry: { registry: 'registry.example.com:5000', token: REGISTRY_TOKEN },
-      secrets: [],
-      close: () => running.close(),
-    };
-  });
-
   describe('errors of the backend', () => {
     let double: InMemoryCredentials;
     let running: RunningApp;

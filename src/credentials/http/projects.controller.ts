@@ -20,7 +20,7 @@ import { resolveTransferSettings } from '../config/transfer-settings.js';
 import { CREDENTIALS_PROVIDER } from '../credentials.constants.js';
 import { CREDENTIALS_MODULE_OPTIONS } from '../credentials.module-definition.js';
 import type { CredentialsModuleOptions } from '../credentials.options.js';
-import type { Credentials, ProjectObject } from '../credentials.js';
+import { type Credentials, type ProjectObject, projectsBucketOf } from '../credentials.js';
 import { CredentialsConfigError } from '../errors.js';
 import { assertProjectName } from '../project/project-name.js';
 import { MULTIPART_PARSER, PROJECT_ZIP_FIELD } from './credentials-http.constants.js';
@@ -146,12 +146,12 @@ export class ProjectsController {
   /**
    * Without `BUCKET_NAME_PROJECTS` in the configuration (a custom backend configured another
    * way, or a test double), the bucket is the one the backend reports to build jobs, following
-   * estela: `getCredentials().BUCKET_NAME_PROJECTS`. Asked once, at the first download, not at
-   * startup (which must not contact servers); only the name is kept.
+   * estela: `BUCKET_NAME_PROJECTS` of its credentials (see `projectsBucketOf`). Asked once, at
+   * the first download, not at startup (which must not contact servers); only the name is kept.
    */
   private projectsBucket(): Promise<string> {
-    this.#bucket ??= this.credentials.getCredentials().then(
-      (record) => checkedBucket(record[BUCKET_ENV] ?? '', `the backend's ${BUCKET_ENV}`),
+    this.#bucket ??= projectsBucketOf(this.credentials).then(
+      (bucket) => checkedBucket(bucket, `the backend's ${BUCKET_ENV}`),
       (err: unknown) => {
         this.#bucket = undefined; // a transient failure: ask again next time
         throw err;

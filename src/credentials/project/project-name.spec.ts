@@ -18,7 +18,13 @@ describe('assertProjectName', () => {
     ['a single digit', '7'],
     ['255 characters', 'a'.repeat(255)],
     ['dots, dashes and underscores inside', 'my.project-name_v1.2'],
-    ['a trailing dot, dash or underscore', 'project.-_'],
+    ['a trailing dash or underscore', 'project.-_'],
+    ['a dot inside before the end', 'project.v1'],
+    ['a device name inside a longer word', 'CONSOLE.zip'],
+    ['a device name after another word', 'my-con.zip'],
+    ['COM0 and LPT0 (not devices)', 'COM0.LPT0'],
+    ['COM10 (not a device)', 'COM10.zip'],
+    ['a device name as an extension', 'project.nul'],
     ['upper and lower case with digits', 'Project42'],
     ['a name that ends with .zip', 'build-1.zip'],
   ])('accepts %s', (_label, name) => {
@@ -53,6 +59,44 @@ describe('assertProjectName', () => {
     const err = thrownBy(() => assertProjectName(name));
     expect(err).toBeInstanceOf(InvalidProjectError);
     expect((err as InvalidProjectError).reason).toBe('name');
+  });
+
+  describe('names that are not portable to a store on Windows', () => {
+    const devices = [
+      ...['CON', 'PRN', 'AUX', 'NUL'],
+      ...Array.from({ length: 9 }, (_, i) => `COM${i + 1}`),
+      ...Array.from({ length: 9 }, (_, i) => `LPT${i + 1}`),
+    ];
+
+    it.each(devices.flatMap((device) => [device, `${device.toLowerCase()}.zip`]))(
+      'refuses the Windows device name %j, saying why',
+      (name) => {
+        const err = thrownBy(() => assertProjectName(name));
+        expect(err).toBeInstanceOf(InvalidProjectError);
+        expect((err as InvalidProjectError).reason).toBe('name');
+        expect((err as InvalidProjectError).message).toMatch(/Windows device name/);
+      },
+    );
+
+    it.each(['Con', 'nUl.tar.gz', 'Com1.zip', 'lpt9.', 'AUX.'])(
+      'refuses %j: device names in any case, before any dot',
+      (name) => {
+        expect(thrownBy(() => assertProjectName(name))).toMatchObject({
+          code: 'INVALID_PROJECT',
+          reason: 'name',
+        });
+      },
+    );
+
+    it.each(['a.', 'project.zip.', 'x'.repeat(254) + '.'])(
+      'refuses the trailing dot of %j, saying why',
+      (name) => {
+        const err = thrownBy(() => assertProjectName(name)) as InvalidProjectError;
+        expect(err).toBeInstanceOf(InvalidProjectError);
+        expect(err.reason).toBe('name');
+        expect(err.message).toMatch(/ends with "\."/);
+      },
+    );
   });
 
   it.each([

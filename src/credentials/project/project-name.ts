@@ -9,18 +9,40 @@ function describe(value: unknown): string {
   return `${JSON.stringify(shown)} (${value.length} characters)`;
 }
 
+/** Names Windows maps to devices, alone or before any extension (`nul.zip` is NUL too). */
+const WINDOWS_DEVICE = /^(CON|PRN|AUX|NUL|COM[1-9]|LPT[1-9])(\.|$)/i;
+
+const RULE =
+  'use 1-255 characters of A-Z, a-z, 0-9, ".", "_" and "-", starting with a letter or digit, ' +
+  'without "..", not ending with "." and not a Windows device name';
+
+/** Why `name` is refused, or `undefined` when it is a good project name. */
+function problemWith(name: unknown): string | undefined {
+  if (typeof name !== 'string' || !PROJECT_NAME.test(name) || name.includes('..')) return RULE;
+  // A store on Windows (a share, a synced folder, a backup) drops a trailing dot, so "a." and
+  // "a" would be one file; and it opens a device instead of a file for CON, NUL.zip, COM1...
+  if (name.endsWith('.')) return `it ends with ".", which Windows drops from file names`;
+  const device = WINDOWS_DEVICE.exec(name);
+  if (device) {
+    return (
+      `"${device[1]}" is a Windows device name (CON, PRN, AUX, NUL, COM1-COM9, LPT1-LPT9), ` +
+      'which a store on Windows would open as a device, not a file'
+    );
+  }
+  return undefined;
+}
+
 /**
  * The one place that decides whether a project name is acceptable: 1-255 characters of
- * `[A-Za-z0-9._-]`, starting with a letter or digit, without `..`. Such a name is safe as an
- * object key, a file name and a URL path segment.
+ * `[A-Za-z0-9._-]`, starting with a letter or digit, without `..`, not ending with `.` and not
+ * a Windows device name (`CON`, `PRN`, `AUX`, `NUL`, `COM1`-`COM9`, `LPT1`-`LPT9`, alone or
+ * before a dot, in any case). Such a name is safe as an object key, a file name on any system
+ * and a URL path segment.
  */
 export function assertProjectName(name: unknown): asserts name is string {
-  if (typeof name !== 'string' || !PROJECT_NAME.test(name) || name.includes('..')) {
-    throw new InvalidProjectError(
-      `Invalid project name ${describe(name)}: use 1-255 characters of A-Z, a-z, 0-9, ".", "_" ` +
-        'and "-", starting with a letter or digit, without ".."',
-      'name',
-    );
+  const problem = problemWith(name);
+  if (problem !== undefined) {
+    throw new InvalidProjectError(`Invalid project name ${describe(name)}: ${problem}`, 'name');
   }
 }
 

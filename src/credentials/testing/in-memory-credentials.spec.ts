@@ -1,6 +1,5 @@
 import 'reflect-metadata';
 import { describe, expect, it } from '@jest/globals';
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { inspect } from 'node:util';
 import { Injectable, Module } from '@nestjs/common';
@@ -15,15 +14,11 @@ import {
   CredentialsModule,
   InjectCredentials,
   IntegrityError,
-  InvalidProjectError,
   ProjectNotFoundError,
   RegistryAuthError,
   StorageUnavailableError,
 } from '../index.js';
 import { type CredentialsMethod, InMemoryCredentials, overrideCredentials } from './index.js';
-
-const EMPTY_ARCHIVE = Buffer.concat([Buffer.from('PK\x05\x06', 'latin1'), Buffer.alloc(18)]);
-const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 
 function zipOf(size: number, seed = 0): Buffer {
   const data = Buffer.alloc(size);
@@ -55,42 +50,12 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
   );
 }
 
-describe('InMemoryCredentials: projects', () => {
-  it.each([
-    ['a Buffer', (d: Buffer) => d],
-    ['a Uint8Array', (d: Buffer) => new Uint8Array(d)],
-    ['a stream', (d: Buffer) => streamOf(d)],
-  ])('stores %s and streams it back', async (_label, body) => {
-    const double = new InMemoryCredentials();
-    const data = zipOf(1_000);
-    const stored = await double.uploadProject('demo.zip', body(data));
-    expect(stored).toEqual({
-      bucket: 'projects',
-      key: 'demo.zip',
-      size: 1_000,
-      sha256: sha256(data),
-    });
-    expect(double.storedProject('projects', 'demo.zip')?.equals(data)).toBe(true);
-    const download = await double.downloadProject('projects', 'demo.zip');
-    // Announced like production's download streams, for an HTTP layer's Content-Length.
-    expect((download as Readable & { size?: number }).size).toBe(1_000);
-    expect((await readAll(download)).equals(data)).toBe(true);
-  });
+describe('InMemoryCredentials: its own options and helpers', () => {
+  // What every implementation does (round trips, name, ZIP and size rules, typed errors,
+  // registry auth, Docker config, presigned URLs, no secret shown) is tested once, on the double
+  // and the real backends alike, in test/contract. Here: what only the double has.
 
-  it('stores an empty archive', async () => {
-    const double = new InMemoryCredentials();
-    expect((await double.uploadProject('empty', EMPTY_ARCHIVE)).size).toBe(22);
-  });
-
-  it('keeps what was uploaded, whatever the caller does with its buffer afterwards', async () => {
-    const double = new InMemoryCredentials();
-    const data = zipOf(100);
-    await double.uploadProject('demo', data);
-    data.fill(0);
-    expect(double.storedProject('projects', 'demo')?.equals(zipOf(100))).toBe(true);
-  });
-
-  it('uploads to the configured bucket', async () => {
+  it('uploads to the bucket of its options', async () => {
     const double = new InMemoryCredentials({ bucket: 'builds' });
     const stored = await double.uploadProject('demo', zipOf(100));
     expect(stored.bucket).toBe('builds');
@@ -101,54 +66,16 @@ describe('InMemoryCredentials: projects', () => {
     );
   });
 
-  it.each(['../demo', '.demo', 'a/b', '', 'x'.repeat(256)])(
-    'refuses the name %j as production does',
-    async (name) => {
-      const double = new InMemoryCredentials();
-      const err = await rejection(double.uploadProject(name, zipOf(100)));
-      expect(err).toBeInstanceOf(InvalidProjectError);
-      expect(err).toMatchObject({ reason: 'name' });
-      expect(double.storedProjects().size).toBe(0);
-    },
-  );
-
-  it.each([
-    ['in memory', () => Buffer.from('plain text')],
-    ['streamed', () => streamOf(Buffer.from('plain text, streamed'), 4)],
-  ])('refuses a body that is not a ZIP (%s)', async (_label, body) => {
-    const double = new InMemoryCredentials();
-    const err = await rejection(double.uploadProject('demo', body()));
-    expect(err).toMatchObject({ code: 'INVALID_PROJECT', reason: 'not-zip' });
-    expect(double.storedProject('projects', 'demo')).toBeUndefined();
-  });
-
-  it.each([
-    ['in memory', () => zipOf(101)],
-    ['streamed', () => streamOf(zipOf(1_000), 10)],
-  ])('refuses a body over maxProjectSize (%s)', async (_label, body) => {
+  it('holds uploads to the maxProjectSize of its options', async () => {
     const double = new InMemoryCredentials({ maxProjectSize: 100 });
     await expect(double.uploadProject('fits', zipOf(100))).resolves.toMatchObject({ size: 100 });
-    const err = await rejection(double.uploadProject('demo', body()));
-    expect(err).toMatchObject({ code: 'INVALID_PROJECT', reason: 'too-large' });
-    expect(double.storedProject('projects', 'demo')).toBeUndefined();
+    await expect(double.uploadProject('demo', streamOf(zipOf(1_000), 10))).rejects.toMatchObject({
+      reason: 'too-large',
+    });
   });
 
   it('refuses an impossible maxProjectSize as the module does', () => {
     expect(() => new InMemoryCredentials({ maxProjectSize: -1 })).toThrow(CredentialsConfigError);
-  });
-
-  it('refuses a missing project, a missing bucket and an invalid bucket name', async () => {
-    const double = new InMemoryCredentials();
-    await double.uploadProject('present', zipOf(100));
-    await expect(double.downloadProject('projects', 'absent')).rejects.toBeInstanceOf(
-      ProjectNotFoundError,
-    );
-    await expect(double.downloadProject('other-bucket', 'present')).rejects.toBeInstanceOf(
-      BucketNotFoundError,
-    );
-    await expect(double.downloadProject('Bad_Bucket', 'present')).rejects.toMatchObject({
-      reason: 'bucket',
-    });
   });
 
   it('serves projects seeded into any bucket, without recording a call', async () => {
@@ -157,22 +84,37 @@ describe('InMemoryCredentials: projects', () => {
     const data = await readAll(await double.downloadProject('archive', 'old.zip'));
     expect(data.toString('latin1')).toBe('PK\x03\x04old');
   });
-});
 
-describe('InMemoryCredentials: registry and credentials', () => {
-  it('has no registry token by default, and the configured one otherwise', async () => {
-    expect(await new InMemoryCredentials().getRegistryToken()).toBeNull();
-    expect(await new InMemoryCredentials({ registryToken: 'dG9rZW4=' }).getRegistryToken()).toBe(
-      'dG9rZW4=',
-    );
+  it('resolves its memory:// URLs until they expire, and no URL it did not sign', async () => {
+    const double = new InMemoryCredentials().seedProject('projects', 'demo.zip', zipOf(100));
+    const url = await double.getProjectDownloadUrl('projects', 'demo.zip', 60);
+    expect(new URL(url)).toMatchObject({ protocol: 'memory:', hostname: 'projects' });
+    expect((await double.readDownloadUrl(url)).equals(zipOf(100))).toBe(true);
+    const forged = url.replace(/signature=[0-9a-f]/, 'signature=x');
+    await expect(double.readDownloadUrl(forged)).rejects.toBeInstanceOf(AccessDeniedError);
+    const other = new InMemoryCredentials().seedProject('projects', 'demo.zip', zipOf(100));
+    await expect(other.readDownloadUrl(url)).rejects.toBeInstanceOf(AccessDeniedError);
+    double.reset();
+    await expect(double.readDownloadUrl(url)).rejects.toBeInstanceOf(ProjectNotFoundError);
   });
 
-  it('hands out the configured credentials as a frozen copy, and shows them nowhere else', async () => {
+  it('without an app, has no registry token and names localhost:5000', async () => {
+    expect(await new InMemoryCredentials().getRegistryToken()).toBeNull();
+    expect(await new InMemoryCredentials().getDockerConfig()).toEqual({ auths: {} });
+    const double = new InMemoryCredentials({ registryToken: 'dXNlcjpwYXNz' });
+    expect(await double.getDockerConfig()).toEqual({
+      auths: { 'localhost:5000': { auth: 'dXNlcjpwYXNz' } },
+    });
+  });
+
+  it('hands out the configured credentials next to its settings, shown nowhere else', async () => {
     const secret = 'in-memory-secret-value';
     const double = new InMemoryCredentials({ credentials: { API_KEY: secret } });
-    const credentials = await double.getCredentials();
-    expect(credentials).toEqual({ BUCKET_NAME_PROJECTS: 'projects', API_KEY: secret });
-    expect(Object.isFrozen(credentials)).toBe(true);
+    expect(await double.getCredentials()).toEqual({
+      BUCKET_NAME_PROJECTS: 'projects',
+      REGISTRY_HOST: 'localhost:5000',
+      API_KEY: secret,
+    });
     expect(JSON.stringify(double)).not.toContain(secret);
     expect(inspect(double, { depth: 10, showHidden: true })).not.toContain(secret);
   });
@@ -208,7 +150,43 @@ describe('InMemoryCredentials: calls and failures', () => {
     ['uploadProject', (d) => d.uploadProject('demo', zipOf(100))],
     ['downloadProject', (d) => d.downloadProject('projects', 'demo')],
     ['getCredentials', (d) => d.getCredentials()],
+    ['getRegistryAuth', (d) => d.getRegistryAuth()],
+    ['getDockerConfig', (d) => d.getDockerConfig()],
+    ['getProjectDownloadUrl', (d) => d.getProjectDownloadUrl('projects', 'demo', 60)],
+    ['checkStorage', (d) => d.checkStorage().then(() => 'checked')],
+    ['checkRegistry', (d) => d.checkRegistry().then(() => 'checked')],
   ];
+
+  it('records each method the application called, and nothing the double calls itself', async () => {
+    const double = new InMemoryCredentials({ registryToken: 'dXNlcjpwYXNz' });
+    await double.uploadProject('demo', zipOf(100));
+    await double.getDockerConfig();
+    await double.getRegistryAuth();
+    await double.checkRegistry();
+    await double.checkStorage();
+    await double.getProjectDownloadUrl('projects', 'demo', 60);
+    expect(double.calls).toEqual([
+      { method: 'uploadProject', args: ['demo', zipOf(100)] },
+      { method: 'getDockerConfig', args: [] },
+      { method: 'getRegistryAuth', args: [] },
+      { method: 'checkRegistry', args: [] },
+      { method: 'checkStorage', args: [] },
+      { method: 'getProjectDownloadUrl', args: ['projects', 'demo', 60] },
+    ]);
+  });
+
+  it.each<[CredentialsMethod, (d: InMemoryCredentials) => Promise<unknown>]>([
+    ['getRegistryAuth', (d) => d.getRegistryAuth()],
+    ['getDockerConfig', (d) => d.getDockerConfig()],
+    ['checkRegistry', (d) => d.checkRegistry()],
+  ])('a registry failure (failNext getRegistryToken) fails %s too', async (method, call) => {
+    const double = new InMemoryCredentials({ registryToken: 'dXNlcjpwYXNz' });
+    const error = new RegistryAuthError('registry refused the keys');
+    double.failNext('getRegistryToken', error);
+    await expect(call(double)).rejects.toBe(error);
+    await expect(call(double)).resolves.not.toBeInstanceOf(Error);
+    expect(double.calls.map((c) => c.method)).toEqual([method, method]);
+  });
 
   it.each(methods)('failNext makes only the next %s fail', async (method, call) => {
     const double = new InMemoryCredentials().seedProject('projects', 'demo', zipOf(100));
@@ -272,7 +250,11 @@ describe('InMemoryCredentials: calls and failures', () => {
     await expect(double.downloadProject('archive', 'old')).rejects.toBeInstanceOf(
       BucketNotFoundError,
     );
-    expect(await double.getCredentials()).toEqual({ BUCKET_NAME_PROJECTS: 'projects', KEY: 'v' });
+    expect(await double.getCredentials()).toEqual({
+      BUCKET_NAME_PROJECTS: 'projects',
+      REGISTRY_HOST: 'localhost:5000',
+      KEY: 'v',
+    });
   });
 });
 
@@ -312,6 +294,66 @@ describe('overrideCredentials', () => {
     await publisher.publish('demo', zipOf(100));
     expect(double.callsTo('uploadProject')).toEqual([['demo', zipOf(100)]]);
     await moduleRef.close();
+  });
+
+  /** A testing module of `AppModule` configured by `env` alone, with `double` bound. */
+  const withEnv = (
+    env: Record<string, string>,
+    double: InMemoryCredentials,
+    maxProjectSize?: number,
+  ) =>
+    overrideCredentials(
+      Test.createTestingModule({
+        imports: [
+          ConfigModule.forRoot({
+            isGlobal: true,
+            ignoreEnvFile: true,
+            ignoreEnvVars: true,
+            skipProcessEnv: true,
+            load: [() => env],
+          }),
+          CredentialsModule.forRoot({ maxProjectSize }),
+        ],
+      }),
+      double,
+    ).compile();
+
+  it("follows the app's bucket, registry host and maximum size", async () => {
+    const double = new InMemoryCredentials({ registryToken: 'dXNlcjpwYXNz' });
+    const moduleRef = await withEnv(
+      { BUCKET_NAME_PROJECTS: 'app-bucket', REGISTRY_HOST: 'https://registry.example.com/' },
+      double,
+      1_000,
+    );
+    expect(await double.uploadProject('demo', zipOf(100))).toMatchObject({ bucket: 'app-bucket' });
+    await expect(double.uploadProject('big', zipOf(1_001))).rejects.toMatchObject({
+      reason: 'too-large',
+    });
+    expect(await double.getDockerConfig()).toEqual({
+      auths: { 'registry.example.com': { auth: 'dXNlcjpwYXNz' } },
+    });
+    expect(await double.getCredentials()).toMatchObject({
+      BUCKET_NAME_PROJECTS: 'app-bucket',
+      REGISTRY_HOST: 'https://registry.example.com/',
+    });
+    await moduleRef.close();
+  });
+
+  it.each([
+    ['bucket', { bucket: 'other-bucket' }, /bucket "other-bucket".*"app-bucket"/],
+    ['registryHost', { registryHost: 'other.example.com' }, /registryHost/],
+  ])('refuses an option %s that differs from the app setting', async (_label, options, message) => {
+    const attempt = withEnv(
+      { BUCKET_NAME_PROJECTS: 'app-bucket', REGISTRY_HOST: 'registry.example.com' },
+      new InMemoryCredentials(options),
+    );
+    await expect(attempt).rejects.toThrow(CredentialsConfigError);
+    await expect(attempt).rejects.toThrow(message);
+  });
+
+  it('refuses an invalid BUCKET_NAME_PROJECTS as the real backends do', async () => {
+    const attempt = withEnv({ BUCKET_NAME_PROJECTS: 'Bad_Bucket' }, new InMemoryCredentials());
+    await expect(attempt).rejects.toThrow(/BUCKET_NAME_PROJECTS must be a valid bucket name/);
   });
 
   it('works without any ConfigModule.forRoot in the app', async () => {

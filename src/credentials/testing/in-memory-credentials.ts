@@ -1,32 +1,68 @@
 import { tmpdir } from 'node:os';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import type { ConfigService } from '@nestjs/config';
+import { readEnv, registryHostOf } from '../config/env-schema.js';
 import { DEFAULT_TRANSFER_SETTINGS, resolveTransferSettings } from '../config/transfer-settings.js';
+import type { CredentialsModuleOptions } from '../credentials.options.js';
 import { Credentials, type ProjectBody, type ProjectObject } from '../credentials.js';
 import {
   BucketNotFoundError,
+  CredentialsConfigError,
   type CredentialsError,
   IntegrityError,
   ProjectNotFoundError,
 } from '../errors.js';
+import {
+  type DockerConfig,
+  dockerConfigOf,
+  type RegistryAuth,
+  registryAuthFromToken,
+} from '../registry/registry-auth.js';
 import { prepareProjectBody } from '../project/project-body.js';
 import { assertBucketName, assertProjectName } from '../project/project-name.js';
 import { withProjectSize } from '../project/project-stream.js';
+import { assertTtlSeconds, MemoryUrlSigner } from './memory-download-url.js';
 
 export interface InMemoryCredentialsOptions {
   /** What `getRegistryToken()` resolves to. Default `null` (a registry without auth). */
   registryToken?: string | null;
-  /** The bucket `uploadProject` writes to. Default `'projects'`. */
+  /**
+   * The bucket `uploadProject` writes to. Default: the app's `BUCKET_NAME_PROJECTS` (read
+   * through `ConfigService` once bound by `overrideCredentials`), else `'projects'`.
+   */
   bucket?: string;
-  /** Extra entries of `getCredentials()`, next to `BUCKET_NAME_PROJECTS`. */
+  /**
+   * The registry host of `getRegistryAuth()` / `getDockerConfig()`. Default: the app's
+   * `REGISTRY_HOST`, else `'localhost:5000'`.
+   */
+  registryHost?: string;
+  /** Extra entries of `getCredentials()`, next to `BUCKET_NAME_PROJECTS` and `REGISTRY_HOST`. */
   credentials?: Record<string, string | null>;
-  /** Largest project accepted, in bytes. Default as in production (1 GiB). */
+  /**
+   * Largest project accepted, in bytes. Default: the module's `maxProjectSize`, else as in
+   * production (1 GiB).
+   */
   maxProjectSize?: number;
 }
 
-/** The four methods of the contract, by name. */
+/** The settings of the app the double is bound into (see `overrideCredentials`). */
+export interface InMemoryAppSettings {
+  config?: ConfigService;
+  moduleOptions?: CredentialsModuleOptions;
+}
+
+/** The methods of the contract, by name: every one of them is recorded. */
 export type CredentialsMethod =
-  'getRegistryToken' | 'uploadProject' | 'downloadProject' | 'getCredentials';
+  | 'getRegistryToken'
+  | 'uploadProject'
+  | 'downloadProject'
+  | 'getCredentials'
+  | 'getRegistryAuth'
+  | 'getDockerConfig'
+  | 'getProjectDownloadUrl'
+  | 'checkStorage'
+  | 'checkRegistry';
 
 /** The arguments each method was called with. */
 export interface CredentialsCallArgs {
@@ -34,6 +70,11 @@ export interface CredentialsCallArgs {
   uploadProject: [projectName: string, project: ProjectBody];
   downloadProject: [bucketName: string, projectName: string];
   getCredentials: [];
+  getRegistryAuth: [];
+  getDockerConfig: [];
+  getProjectDownloadUrl: [bucketName: string, projectName: string, ttlSeconds: number];
+  checkStorage: [];
+  checkRegistry: [];
 }
 
 /** One recorded call, in the order calls were made. */
@@ -41,14 +82,35 @@ export type CredentialsCall = {
   [M in CredentialsMethod]: { method: M; args: CredentialsCallArgs[M] };
 }[CredentialsMethod];
 
+/** Methods that need the registry token: a failure planned for `getRegistryToken` fails them too. */
+const NEEDS_REGISTRY_TOKEN: ReadonlySet<CredentialsMethod> = new Set([
+  'getRegistryAuth',
+  'getDockerConfig',
+  'checkRegistry',
+]);
+
+const DEFAULT_BUCKET = 'projects';
+const DEFAULT_REGISTRY_HOST = 'localhost:5000';
+
+const sameHost = (a: string, b: string) => registryHostOf(a) === registryHostOf(b);
+
+const APP_ENV = {
+  BUCKET_NAME_PROJECTS: { kind: 'bucket' },
+  REGISTRY_HOST: { kind: 'host' },
+} as const;
+
 /**
  * A `Credentials` that keeps projects in memory, for the tests of an app that uses the module.
  *
  * It follows the contract as production does: the same name, bucket, ZIP signature and size
  * rules (so tests meet the same `InvalidProjectError`s), `size` and `sha256` of the stored
- * bytes, `ProjectNotFoundError` / `BucketNotFoundError` on download. It records every call
- * (`calls`, `callsTo`) and fails on request (`failNext`, `failAlways`) with any of the
- * contract's errors. Bind it with `overrideCredentials(builder, double)`.
+ * bytes, `ProjectNotFoundError` / `BucketNotFoundError` on download, a Docker config and
+ * presigned `memory://` URLs (`readDownloadUrl` fetches them) for the configured registry and
+ * bucket. Bound with `overrideCredentials(builder, double)`, it takes the app's settings
+ * (`BUCKET_NAME_PROJECTS`, `REGISTRY_HOST` through `ConfigService`, the module's
+ * `maxProjectSize`) like the real backends. It records every call the application makes
+ * (`calls`, `callsTo`), and only those, and fails on request (`failNext`, `failAlways`) with any
+ * of the contract's errors.
  *
  * An injected `IntegrityError` on `downloadProject` is delivered as production delivers it:
  * the call resolves, and the stream fails after the stored bytes.
@@ -58,22 +120,22 @@ export class InMemoryCredentials extends Credentials {
   readonly calls: CredentialsCall[] = [];
 
   readonly #options: InMemoryCredentialsOptions;
-  readonly #bucket: string;
-  readonly #maxProjectSize: number;
-  /** bucket -> key -> bytes; the default bucket always exists. */
+  #bucket: string;
+  #registryHost: string;
+  #maxProjectSize: number;
+  /** bucket -> key -> bytes; the upload bucket exists even while it is not in the map. */
   readonly #buckets = new Map<string, Map<string, Buffer>>();
   readonly #failNext = new Map<CredentialsMethod, CredentialsError[]>();
   readonly #failAlways = new Map<CredentialsMethod, CredentialsError>();
+  readonly #urls = new MemoryUrlSigner();
 
   constructor(options: InMemoryCredentialsOptions = {}) {
     super();
     this.#options = options;
-    this.#bucket = options.bucket ?? 'projects';
+    this.#bucket = options.bucket ?? DEFAULT_BUCKET;
     assertBucketName(this.#bucket);
-    // The production check, so a double configured with an impossible limit fails the same way.
-    this.#maxProjectSize = resolveTransferSettings({
-      maxProjectSize: options.maxProjectSize ?? DEFAULT_TRANSFER_SETTINGS.maxProjectSize,
-    }).maxProjectSize;
+    this.#registryHost = options.registryHost ?? DEFAULT_REGISTRY_HOST;
+    this.#maxProjectSize = checkedMaxProjectSize(options.maxProjectSize);
     this.reset();
   }
 
@@ -82,9 +144,48 @@ export class InMemoryCredentials extends Credentials {
     return this.#bucket;
   }
 
+  /**
+   * Takes the settings of the app the double is bound into, as a real backend reads them:
+   * `BUCKET_NAME_PROJECTS` and `REGISTRY_HOST` through `ConfigService`, `maxProjectSize` from the
+   * module's options. An option given to the constructor stays; one that differs from the app's
+   * setting is a `CredentialsConfigError` (the app and its double would disagree).
+   * `overrideCredentials` calls it; call it yourself when binding the double another way.
+   */
+  followAppSettings({ config, moduleOptions }: InMemoryAppSettings): this {
+    const env = config ? readEnv(config, 'memory', APP_ENV) : undefined;
+    const options = this.#options;
+    this.#bucket = adopt('bucket', options.bucket, env?.BUCKET_NAME_PROJECTS) ?? DEFAULT_BUCKET;
+    this.#registryHost =
+      adopt('registryHost', options.registryHost, env?.REGISTRY_HOST, sameHost) ??
+      DEFAULT_REGISTRY_HOST;
+    this.#maxProjectSize = checkedMaxProjectSize(
+      adopt('maxProjectSize', options.maxProjectSize, moduleOptions?.maxProjectSize),
+    );
+    this.fillRecord();
+    return this;
+  }
+
   async getRegistryToken(): Promise<string | null> {
     this.begin({ method: 'getRegistryToken', args: [] });
     return this.#options.registryToken ?? null;
+  }
+
+  override async getRegistryAuth(): Promise<RegistryAuth | null> {
+    this.begin({ method: 'getRegistryAuth', args: [] });
+    return this.registryAuth();
+  }
+
+  override async getDockerConfig(): Promise<DockerConfig> {
+    this.begin({ method: 'getDockerConfig', args: [] });
+    return dockerConfigOf(this.registryAuth());
+  }
+
+  override async checkRegistry(): Promise<void> {
+    this.begin({ method: 'checkRegistry', args: [] });
+  }
+
+  override async checkStorage(): Promise<void> {
+    this.begin({ method: 'checkStorage', args: [] });
   }
 
   async uploadProject(projectName: string, project: ProjectBody): Promise<ProjectObject> {
@@ -119,7 +220,7 @@ export class InMemoryCredentials extends Credentials {
     if (failure && !(failure instanceof IntegrityError)) throw failure;
     assertBucketName(bucketName);
     assertProjectName(projectName);
-    const bucket = this.#buckets.get(bucketName);
+    const bucket = this.existingBucket(bucketName);
     const data = bucket?.get(projectName);
     if (failure)
       return withProjectSize(failingAfter(data ?? Buffer.alloc(0), failure), data?.length);
@@ -130,9 +231,36 @@ export class InMemoryCredentials extends Credentials {
     return withProjectSize(Readable.from([Buffer.from(data)], { objectMode: false }), data.length);
   }
 
+  /**
+   * A `memory://<bucket>/<key>?expires=...&signature=...` URL of a stored project, valid for
+   * `ttlSeconds`; `readDownloadUrl` fetches it as a build job would fetch a presigned URL.
+   */
+  override async getProjectDownloadUrl(
+    bucketName: string,
+    projectName: string,
+    ttlSeconds: number,
+  ): Promise<string> {
+    this.begin({ method: 'getProjectDownloadUrl', args: [bucketName, projectName, ttlSeconds] });
+    assertBucketName(bucketName);
+    assertProjectName(projectName);
+    assertTtlSeconds(ttlSeconds);
+    this.storedOrThrow(bucketName, projectName);
+    return this.#urls.sign({ bucket: bucketName, key: projectName }, ttlSeconds);
+  }
+
   override async getCredentials(): Promise<Readonly<Record<string, string | null>>> {
     this.begin({ method: 'getCredentials', args: [] });
     return super.getCredentials();
+  }
+
+  /**
+   * The bytes behind a URL of `getProjectDownloadUrl`, as a plain GET of a presigned URL gets
+   * them: `AccessDeniedError` once it has expired (or for a URL this double did not sign),
+   * `ProjectNotFoundError` if the project was removed meanwhile. Not recorded as a call.
+   */
+  async readDownloadUrl(url: string): Promise<Buffer> {
+    const { bucket, key } = this.#urls.resolve(url);
+    return Buffer.from(this.storedOrThrow(bucket, key));
   }
 
   /** The calls made to one method, as their argument lists (like `jest.fn().mock.calls`). */
@@ -158,21 +286,15 @@ export class InMemoryCredentials extends Credentials {
   }
 
   /**
-   * Back to the state just after construction: no failures planned, no calls recorded, no
-   * project stored (only the upload bucket exists, empty).
+   * Back to the state just after construction (and `followAppSettings`): no failures planned,
+   * no calls recorded, no project stored (only the upload bucket exists, empty).
    */
   reset(): this {
     this.calls.length = 0;
     this.#failNext.clear();
     this.#failAlways.clear();
     this.#buckets.clear();
-    this.#buckets.set(this.#bucket, new Map());
-    const credentials = this.credentials;
-    for (const key of Object.keys(credentials)) delete credentials[key];
-    Object.assign(credentials, {
-      BUCKET_NAME_PROJECTS: this.#bucket,
-      ...this.#options.credentials,
-    });
+    this.fillRecord();
     return this;
   }
 
@@ -184,7 +306,7 @@ export class InMemoryCredentials extends Credentials {
 
   /** Copies of every project stored in `bucket` (default: the upload bucket), by key. */
   storedProjects(bucket: string = this.#bucket): Map<string, Buffer> {
-    const stored = this.#buckets.get(bucket) ?? new Map<string, Buffer>();
+    const stored = this.existingBucket(bucket) ?? new Map<string, Buffer>();
     return new Map([...stored].map(([key, data]) => [key, Buffer.from(data)]));
   }
 
@@ -205,9 +327,44 @@ export class InMemoryCredentials extends Credentials {
   }
 
   private failureFor(method: CredentialsMethod): CredentialsError | undefined {
+    const own = this.plannedFailure(method);
+    if (own || !NEEDS_REGISTRY_TOKEN.has(method)) return own;
+    return this.plannedFailure('getRegistryToken');
+  }
+
+  private plannedFailure(method: CredentialsMethod): CredentialsError | undefined {
     const queued = this.#failNext.get(method);
     if (queued?.length) return queued.shift();
     return this.#failAlways.get(method);
+  }
+
+  private registryAuth(): RegistryAuth | null {
+    const token = this.#options.registryToken ?? null;
+    return registryAuthFromToken(this.#registryHost, { token, expiresAt: null });
+  }
+
+  /** A bucket that exists: stored into, seeded, or the upload bucket. */
+  private existingBucket(bucket: string): Map<string, Buffer> | undefined {
+    return this.#buckets.get(bucket) ?? (bucket === this.#bucket ? new Map() : undefined);
+  }
+
+  private storedOrThrow(bucket: string, key: string): Buffer {
+    const stored = this.existingBucket(bucket);
+    if (!stored) throw new BucketNotFoundError(bucket);
+    const data = stored.get(key);
+    if (!data) throw new ProjectNotFoundError(bucket, key);
+    return data;
+  }
+
+  /** What `getCredentials()` hands out: the settings, then the extra entries of the options. */
+  private fillRecord(): void {
+    const credentials = this.credentials;
+    for (const key of Object.keys(credentials)) delete credentials[key];
+    Object.assign(credentials, {
+      BUCKET_NAME_PROJECTS: this.#bucket,
+      REGISTRY_HOST: this.#registryHost,
+      ...this.#options.credentials,
+    });
   }
 
   private bucketOf(bucket: string): Map<string, Buffer> {
@@ -235,4 +392,31 @@ function failingAfter(data: Buffer, error: Error): Readable {
     })(),
     { objectMode: false },
   );
+}
+
+/** The production check, so a double configured with an impossible limit fails the same way. */
+function checkedMaxProjectSize(maxProjectSize: number | undefined): number {
+  return resolveTransferSettings({
+    maxProjectSize: maxProjectSize ?? DEFAULT_TRANSFER_SETTINGS.maxProjectSize,
+  }).maxProjectSize;
+}
+
+/**
+ * The option when given (refusing an app setting that is not `same` as it), else the app's
+ * setting, else `fallback`.
+ */
+function adopt<T extends string | number>(
+  option: keyof InMemoryCredentialsOptions,
+  given: T | undefined,
+  fromApp: T | undefined,
+  same: (a: T, b: T) => boolean = (a, b) => a === b,
+): T | undefined {
+  if (given === undefined) return fromApp;
+  if (fromApp !== undefined && !same(fromApp, given)) {
+    throw new CredentialsConfigError(
+      `InMemoryCredentials was given ${option} ${JSON.stringify(given)}, but the app's setting ` +
+        `is ${JSON.stringify(fromApp)}: leave the option out to follow the app`,
+    );
+  }
+  return given;
 }

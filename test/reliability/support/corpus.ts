@@ -182,6 +182,13 @@ export function badNames(): CorpusCase<unknown>[] {
     ['.meta (filesystem metadata)', '.meta'],
     ['.tmp (filesystem temporary files)', '.tmp'],
     ['.meta/x (filesystem metadata)', '.meta/x.zip'],
+    ['trailing dot (dropped on Windows)', 'project.'],
+    ['one letter and a trailing dot', 'a.'],
+    ['Windows device CON', 'CON'],
+    ['Windows device nul.zip', 'nul.zip'],
+    ['Windows device COM1.zip', 'COM1.zip'],
+    ['Windows device Lpt9.tar.gz', 'Lpt9.tar.gz'],
+    ['Windows device aux.', 'aux.'],
   ];
   for (const [name, value] of lengthAndShape) cases.push(named(name, value));
   const notStrings: [string, unknown][] = [
@@ -213,7 +220,8 @@ export function goodNames(): CorpusCase<string>[] {
     named('255 characters', 'a'.repeat(255)),
     named('every allowed character', 'aZ09._-x.zip'),
     named('dots apart', 'a.b.c.zip'),
-    named('trailing dot', 'project.'),
+    named('a device name inside a word', 'console.zip'),
+    named('COM0 and COM10 (not devices)', 'COM0.COM10.zip'),
     named('trailing dash', 'project-'),
     named('digits and dashes', '2024-01-01_build.zip'),
   ];

@@ -15,7 +15,12 @@ const isAllowed = (ch: string) => isAlnum(ch) || ch === '.' || ch === '_' || ch 
 export function nameIsValid(name: string): boolean {
   if (name.length < 1 || name.length > 255) return false;
   for (const ch of name) if (!isAllowed(ch)) return false;
-  return isAlnum(name[0]) && !name.includes('..');
+  return (
+    isAlnum(name[0]) &&
+    !name.includes('..') &&
+    !name.endsWith('.') &&
+    !/^(con|prn|aux|nul|com[1-9]|lpt[1-9])(\.|$)/i.test(name)
+  );
 }
 
 const ALLOWED = [...'abcxyzABCXYZ0189', '.', '_', '-'];
@@ -49,6 +54,11 @@ const FRAGMENTS = [
   '.meta',
   '.tmp',
   'a'.repeat(60),
+  // Windows device names: refused alone or before a dot, accepted inside a longer word.
+  'CON',
+  'nul',
+  'Com1',
+  'LPT9',
 ];
 
 /** Names of every kind: arbitrary strings, near-valid ones, and traversal-heavy mixes. */
