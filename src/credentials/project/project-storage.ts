@@ -166,8 +166,11 @@ export class ProjectStorage {
     if (!this.store.presignGet) {
       throw new NotSupportedError('This storage cannot create presigned download URLs');
     }
-    // A URL to a 404 would fail only in the build job; say it here.
+    // A URL to a 404 would fail only in the build job; say it here. A HEAD's 404 carries no
+    // code, so whether the key or the whole bucket is missing is asked of the bucket (as a
+    // download would tell from its GET's NoSuchBucket).
     if ((await this.store.etagOf(bucketName, projectName)) === undefined) {
+      await this.store.checkBucket(bucketName);
       throw new ProjectNotFoundError(bucketName, projectName);
     }
     try {
