@@ -1,18 +1,28 @@
+import { jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
+import { HealthIndicatorService } from '@nestjs/terminus';
 import {
   type Credentials,
   RegistryAuthError,
   StorageUnavailableError,
 } from '../../src/credentials/index.js';
-import { rejectionOf, startBackend, type RunningBackend } from '../support/backends.js';
+import { CredentialsHealthIndicator } from '../../src/credentials/health/index.js';
+import { rejectionOf, startBackend, storageEnv, type RunningBackend } from '../support/backends.js';
 import { FakeEcrServer } from '../support/fake-ecr-server.js';
 import {
   AUTH_REGISTRY,
+  createTestBucket,
+  deleteTestBucket,
   OPEN_REGISTRY,
   requireRegistry,
+  requireS3Server,
   S3_SERVER,
 } from '../support/test-servers.js';
 
 const ECR_HOST = '123456789012.dkr.ecr.us-east-1.amazonaws.com';
+const HOUR = 60 * 60_000;
+const tokenOf = (password: string) => Buffer.from(`AWS:${password}`).toString('base64');
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function localEnv(registry: Record<string, string>): Record<string, string> {
   return {
@@ -183,4 +193,176 @@ describe('aws backend against a loopback ECR endpoint (real SDK client, signer a
     expect(err).toBeInstanceOf(StorageUnavailableError);
     expect(Date.now() - started).toBeLessThan(5_000);
   });
+});
+
+/** Only `Date` is faked: sockets, deadlines and the cache's timers keep running on real time. */
+function fakeDateOnly(): void {
+  jest.useFakeTimers({
+    doNotFake: [
+      'hrtime',
+      'nextTick',
+      'performance',
+      'queueMicrotask',
+      'requestAnimationFrame',
+      'cancelAnimationFrame',
+      'requestIdleCallback',
+      'cancelIdleCallback',
+      'setImmediate',
+      'clearImmediate',
+      'setInterval',
+      'clearInterval',
+      'setTimeout',
+      'clearTimeout',
+    ],
+    now: Date.now(),
+  });
+}
+
+/** Latency of `count` calls one after the other; each must answer within `maxMs`. */
+async function latencies<T>(
+  count: number,
+  maxMs: number,
+  call: () => Promise<T>,
+  check: (value: T) => void,
+): Promise<{ median: number; max: number }> {
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const started = performance.now();
+    const value = await call();
+    const ms = performance.now() - started;
+    check(value);
+    // Fails at the first slow call instead of after `count` of them.
+    expect(ms).toBeLessThan(maxMs);
+    times.push(ms);
+  }
+  times.sort((a, b) => a - b);
+  return { median: times[Math.floor(count / 2)], max: times[count - 1] };
+}
+
+describe('aws backend while ECR is down and a still-usable token is cached (past half-life)', () => {
+  const REFRESH_DEADLINE_MS = 2_000;
+  let ecr: FakeEcrServer;
+  let running: RunningBackend;
+  let bucket: string;
+  let warnings: { message: string; context: string | undefined }[];
+
+  beforeAll(async () => {
+    await requireS3Server();
+    bucket = await createTestBucket('ecr-outage');
+  });
+
+  afterAll(async () => {
+    if (bucket) await deleteTestBucket(bucket);
+  });
+
+  beforeEach(async () => {
+    warnings = [];
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation(function (this: Logger, message) {
+      warnings.push({
+        message: String(message),
+        context: (this as unknown as { context?: string }).context,
+      });
+    });
+    ecr = await FakeEcrServer.start({ password: 'first-password' });
+    running = await startBackend(
+      {
+        ...storageEnv('aws', bucket),
+        REGISTRY_HOST: `https://${ECR_HOST}`,
+        AWS_ENDPOINT_URL_ECR: ecr.url,
+      },
+      { requestTimeoutMs: REFRESH_DEADLINE_MS },
+    );
+  });
+
+  afterEach(async () => {
+    jest.useRealTimers();
+    jest.restoreAllMocks();
+    await running?.close();
+    await ecr?.close();
+  });
+
+  it.each([
+    [
+      'stops answering',
+      (fake: FakeEcrServer) => fake.hang(60_000),
+      (fake: FakeEcrServer) => fake.hang(0),
+    ],
+    [
+      'fails every call with 503',
+      (fake: FakeEcrServer) => fake.failNext(100_000, 503),
+      (fake: FakeEcrServer) => fake.clearFaults(),
+    ],
+  ])(
+    'while ECR %s: token, getCredentials() and health answer from the cache at once; refreshed once ECR is back',
+    async (_outage, down, up) => {
+      const { credentials } = running;
+      expect(await credentials.getRegistryToken()).toBe(tokenOf('first-password'));
+      fakeDateOnly();
+      jest.setSystemTime(Date.now() + 7 * HOUR);
+      ecr.setToken('second-password', new Date(Date.now() + 12 * HOUR));
+      down(ecr);
+      const callsBefore = ecr.calls;
+      const health = new CredentialsHealthIndicator(new HealthIndicatorService(), credentials);
+
+      // While the first refresh is in flight.
+      const token = await latencies(
+        100,
+        100,
+        () => credentials.getRegistryToken(),
+        (value) => expect(value).toBe(tokenOf('first-password')),
+      );
+      // Then after it failed (logged), while the next one waits for its backoff.
+      const failed = performance.now();
+      while (warnings.length === 0 && performance.now() - failed < REFRESH_DEADLINE_MS + 2_000) {
+        await pause(20);
+      }
+      expect(warnings.length).toBeGreaterThanOrEqual(1);
+      const record = await latencies(
+        100,
+        100,
+        () => credentials.getCredentials(),
+        (value) => expect(value.REGISTRY_TOKEN).toBe(tokenOf('first-password')),
+      );
+      const registryCheck = await latencies(
+        100,
+        100,
+        () => credentials.checkRegistry(),
+        () => {},
+      );
+      // The indicator also asks the storage (a HEAD of the bucket on the test server).
+      const healthCheck = await latencies(
+        100,
+        1_000,
+        () => health.isHealthy('credentials'),
+        (value) =>
+          expect(value.credentials).toMatchObject({ status: 'up', registry: { status: 'up' } }),
+      );
+      expect(token.median).toBeLessThan(1);
+      expect(record.median).toBeLessThan(1);
+      expect(registryCheck.median).toBeLessThan(1);
+      expect(healthCheck.median).toBeLessThan(100);
+      // One background refresh at a time with backoff, not one per caller (400 callers).
+      expect(ecr.calls - callsBefore).toBeLessThanOrEqual(30);
+
+      up(ecr);
+      const back = performance.now();
+      let current = await credentials.getRegistryToken();
+      while (current !== tokenOf('second-password') && performance.now() - back < 20_000) {
+        await pause(50);
+        current = await credentials.getRegistryToken();
+      }
+      expect(current).toBe(tokenOf('second-password'));
+      expect((await credentials.getCredentials()).REGISTRY_TOKEN).toBe(tokenOf('second-password'));
+
+      // The failed refreshes were logged, under 'Credentials', without a secret.
+      expect(warnings.length).toBeGreaterThanOrEqual(1);
+      for (const { message, context } of warnings) {
+        expect(context).toBe('Credentials');
+        for (const secret of ['first-password', 'second-password', S3_SERVER.secretKey]) {
+          expect(message).not.toContain(secret);
+        }
+        expect(message).not.toContain(tokenOf('first-password'));
+      }
+    },
+  );
 });
