@@ -9,6 +9,7 @@ import {
 import { CredentialsHealthIndicator } from '../../src/credentials/health/index.js';
 import { rejectionOf, startBackend, storageEnv, type RunningBackend } from '../support/backends.js';
 import { FakeEcrServer } from '../support/fake-ecr-server.js';
+import { fakeDateOnly } from '../support/fake-date.js';
 import {
   AUTH_REGISTRY,
   createTestBucket,
@@ -154,7 +155,26 @@ describe('aws backend against a loopback ECR endpoint (real SDK client, signer a
     const record = await credentials.getCredentials();
     expect(record.REGISTRY_TOKEN).toBe(ecr.token);
     expect(record.BUCKET_NAME_PROJECTS).toBe('projects');
+    // No temporary keys configured: present and null, like the other optional keys.
+    expect(record).toHaveProperty('AWS_SESSION_TOKEN', null);
     expect(ecr.calls).toBe(1);
+  });
+
+  it('signs ECR calls with AWS_SESSION_TOKEN and hands it to build jobs in getCredentials()', async () => {
+    const session = 'Integration-Session-Token-FwoGZXIvYXdzEJr//////////wEaDLx+9Q==';
+    const temporary = await startBackend(awsEnv({ AWS_SESSION_TOKEN: session }), {
+      requestTimeoutMs: 2_000,
+    });
+    try {
+      const record = await temporary.credentials.getCredentials();
+      expect(record.AWS_ACCESS_KEY_ID).toBe('AKIDINTEGRATION');
+      expect(record.AWS_SECRET_ACCESS_KEY).toBe('integration-secret');
+      expect(record.AWS_SESSION_TOKEN).toBe(session);
+      expect(record.REGISTRY_TOKEN).toBe(ecr.token);
+      expect(ecr.requests.at(-1)?.headers['x-amz-security-token']).toBe(session);
+    } finally {
+      await temporary.close();
+    }
   });
 
   it('retries a burst of throttling and still returns a token', async () => {
@@ -194,29 +214,6 @@ describe('aws backend against a loopback ECR endpoint (real SDK client, signer a
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 });
-
-/** Only `Date` is faked: sockets, deadlines and the cache's timers keep running on real time. */
-function fakeDateOnly(): void {
-  jest.useFakeTimers({
-    doNotFake: [
-      'hrtime',
-      'nextTick',
-      'performance',
-      'queueMicrotask',
-      'requestAnimationFrame',
-      'cancelAnimationFrame',
-      'requestIdleCallback',
-      'cancelIdleCallback',
-      'setImmediate',
-      'clearImmediate',
-      'setInterval',
-      'clearInterval',
-      'setTimeout',
-      'clearTimeout',
-    ],
-    now: Date.now(),
-  });
-}
 
 /** Latency of `count` calls one after the other; each must answer within `maxMs`. */
 async function latencies<T>(

@@ -70,6 +70,8 @@ export class AwsCredentials extends StoreBackedCredentials {
     Object.assign(this.credentials, {
       AWS_ACCESS_KEY_ID: this.#env.AWS_ACCESS_KEY_ID ?? null,
       AWS_SECRET_ACCESS_KEY: this.#env.AWS_SECRET_ACCESS_KEY ?? null,
+      // Temporary keys are unusable without it; in the record, it is also masked in logs.
+      AWS_SESSION_TOKEN: this.#env.AWS_SESSION_TOKEN ?? null,
       AWS_REGION: this.region,
       BUCKET_NAME_PROJECTS: this.bucketName,
       REGISTRY_HOST: this.#env.REGISTRY_HOST ?? null,
