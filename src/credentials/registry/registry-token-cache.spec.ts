@@ -517,6 +517,23 @@ describe('RegistryTokenCache while a usable token is cached (refreshes in the ba
     await expect(cache.get()).rejects.toBeInstanceOf(StorageUnavailableError);
   });
 
+  it('invalidate() during a backoff wait cancels it: the next caller refreshes at once', async () => {
+    const { cache, fetchToken, issue } = await cachedThen(async () =>
+      Promise.reject(new Refused('no')),
+    );
+    jest.setSystemTime(START.getTime() + 7 * HOUR);
+    await cache.get();
+    await jest.advanceTimersByTimeAsync(0);
+    expect(jest.getTimerCount()).toBe(1);
+
+    cache.invalidate();
+
+    expect(jest.getTimerCount()).toBe(0);
+    fetchToken.mockImplementation(async () => issue(12 * HOUR));
+    expect(await settledAtOnce(cache.get())).toMatchObject({ value: { token: 'token-2' } });
+    expect(fetchToken).toHaveBeenCalledTimes(3);
+  });
+
   it('close() during a backoff wait leaves no timer and starts no refresh', async () => {
     const { cache, fetchToken } = await cachedThen(async () => Promise.reject(new Refused('no')));
     jest.setSystemTime(START.getTime() + 7 * HOUR);

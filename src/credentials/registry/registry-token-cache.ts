@@ -108,15 +108,21 @@ export class RegistryTokenCache {
   /** Forgets the cached token (for example after the registry refused it). */
   invalidate(): void {
     this.cached = undefined;
+    // Nothing left to keep fresh: the next caller refreshes (and waits for it).
+    this.clearBackoff();
   }
 
   /** Cancels the refresh in flight and every timer; later calls fail with a typed error. */
   close(): void {
     this.closed = true;
     this.cached = undefined;
+    this.clearBackoff();
+    this.refreshing?.controller.abort();
+  }
+
+  private clearBackoff(): void {
     clearTimeout(this.backoff);
     this.backoff = undefined;
-    this.refreshing?.controller.abort();
   }
 
   private isUsable(token: CachedToken): boolean {
@@ -199,8 +205,7 @@ export class RegistryTokenCache {
     if (this.closed) return Promise.reject(this.closedError());
     if (!this.refreshing) {
       // A caller that cannot wait for the backoff refreshes now; the backoff is then moot.
-      clearTimeout(this.backoff);
-      this.backoff = undefined;
+      this.clearBackoff();
       const controller = new AbortController();
       const promise = this.fetchWithRetries(controller).finally(() => {
         if (this.refreshing?.promise === promise) this.refreshing = undefined;
