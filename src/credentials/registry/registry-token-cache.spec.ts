@@ -517,6 +517,28 @@ describe('RegistryTokenCache while a usable token is cached (refreshes in the ba
     await expect(cache.get()).rejects.toBeInstanceOf(StorageUnavailableError);
   });
 
+  it('starts the backoff from its first step again after any successful refresh', async () => {
+    const { cache, fetchToken, issue } = await cachedThen(async () =>
+      Promise.reject(new Refused('no')),
+    );
+    jest.setSystemTime(START.getTime() + 7 * HOUR);
+    await cache.get();
+    await jest.advanceTimersByTimeAsync(750);
+    expect(fetchToken).toHaveBeenCalledTimes(3); // two failures: the next wait is 1.5 s
+    // The token runs out; a caller refreshes in the foreground, successfully.
+    jest.setSystemTime(START.getTime() + 11 * HOUR + 56 * MINUTE);
+    fetchToken.mockImplementationOnce(async () => issue(12 * HOUR));
+    expect((await cache.get()).token).toBe('token-2');
+
+    // Past the new token's half-life, its refresh fails: the wait is the first step (750 ms).
+    jest.setSystemTime(START.getTime() + 18 * HOUR + 56 * MINUTE);
+    await cache.get();
+    await jest.advanceTimersByTimeAsync(749);
+    expect(fetchToken).toHaveBeenCalledTimes(5);
+    await jest.advanceTimersByTimeAsync(1);
+    expect(fetchToken).toHaveBeenCalledTimes(6);
+  });
+
   it('invalidate() during a backoff wait cancels it: the next caller refreshes at once', async () => {
     const { cache, fetchToken, issue } = await cachedThen(async () =>
       Promise.reject(new Refused('no')),

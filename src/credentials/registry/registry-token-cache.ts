@@ -157,11 +157,12 @@ export class RegistryTokenCache {
   private refreshInBackground(): void {
     if (this.refreshing || this.backoff || this.closed) return;
     this.refresh().then(
-      () => this.recovered(),
+      () => undefined,
       (err: unknown) => this.backOff(err),
     );
   }
 
+  /** Any successful refresh ends a run of failures: the next one backs off from the start. */
   private recovered(): void {
     if (this.failedRefreshes > 0) {
       this.logger.log(
@@ -233,6 +234,7 @@ export class RegistryTokenCache {
         }
         watchSecret(token.token);
         this.cached = token;
+        this.recovered();
         return token;
       } catch (err) {
         if (err instanceof CredentialsError) throw err;
