@@ -258,6 +258,29 @@ describe('aws backend while ECR is down and a still-usable token is cached (past
     await ecr?.close();
   });
 
+  it('leaves nothing running after onModuleDestroy: the hung background refresh is cancelled', async () => {
+    const { credentials } = running;
+    expect(await credentials.getRegistryToken()).toBe(tokenOf('first-password'));
+    fakeDateOnly();
+    jest.setSystemTime(Date.now() + 7 * HOUR);
+    ecr.hang(60_000);
+    expect(await credentials.getRegistryToken()).toBe(tokenOf('first-password'));
+    const arrived = performance.now();
+    while (ecr.pending === 0 && performance.now() - arrived < 1_000) await pause(10);
+    expect(ecr.pending).toBe(1);
+
+    const closing = performance.now();
+    await running.close();
+    while (ecr.pending > 0 && performance.now() - closing < 1_000) await pause(10);
+
+    // The request went away with the module, long before its 2 s deadline.
+    expect(ecr.pending).toBe(0);
+    expect(performance.now() - closing).toBeLessThan(1_000);
+    const err = await rejectionOf(credentials.getRegistryToken());
+    expect(err).toBeInstanceOf(StorageUnavailableError);
+    expect(ecr.calls).toBe(2);
+  });
+
   it.each([
     [
       'stops answering',
