@@ -14,6 +14,8 @@ export default {
       displayName: 'reliability',
       testMatch: ['<rootDir>/test/reliability/**/*.spec.ts'],
       testPathIgnorePatterns: ['/node_modules/'],
+      // Log lines become evidence for the secret scan (security.spec.ts).
+      setupFilesAfterEnv: ['<rootDir>/test/reliability/support/log-evidence.ts'],
     },
   ],
   // Cases carry their own, tighter deadlines (support/results.ts); this only stops a runaway.

@@ -5,13 +5,15 @@ import {
   DeleteObjectCommand,
   ListObjectsV2Command,
 } from '@aws-sdk/client-s3';
-import { type LoggerService } from '@nestjs/common';
+import { jest } from '@jest/globals';
+import { Logger, type LoggerService } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { AppModule } from '../../src/app.module.js';
 import { type Credentials } from '../../src/credentials/index.js';
 import { listen, type RunningApp } from '../e2e/support/example-app.js';
 import { EMPTY_ZIP, readAll, startBackend, storageEnv, zipLike } from '../support/backends.js';
 import { FakeEcrServer } from '../support/fake-ecr-server.js';
+import { fakeDateOnly } from '../support/fake-date.js';
 import {
   AUTH_REGISTRY,
   createTestS3Client,
@@ -34,7 +36,10 @@ const SECRETS = {
   apiToken: 'Api-Token-Distinct-9944-abcdef',
   registryPassword: 'Reg-Pass-Distinct-8833',
   awsSecret: 'Aws-Secret-Distinct-7711',
+  awsSessionToken: 'Aws-Session-Token-Distinct-6655-IQoJb3JpZ2luX2VjEJr//wEa+Q==',
 };
+
+const REFRESH_FAILED = 'Refreshing the registry token failed';
 
 const captured: string[] = [];
 const capture = (where: string, value: unknown) =>
@@ -160,8 +165,18 @@ it('runs the scenarios: no secret in any log line, error or HTTP answer', async 
   const ecr = await FakeEcrServer.start({ password: 'ecr-scan' });
   try {
     for (const backendEnv of [
-      { ...storageEnv('aws', bucket, scanAccount), AWS_ENDPOINT_URL_ECR: ecr.url },
-      storageEnv('aws', bucket, { accessKey: scanAccount.accessKey, secretKey: SECRETS.awsSecret }),
+      {
+        ...storageEnv('aws', bucket, scanAccount),
+        AWS_ENDPOINT_URL_ECR: ecr.url,
+        AWS_SESSION_TOKEN: SECRETS.awsSessionToken,
+      },
+      {
+        ...storageEnv('aws', bucket, {
+          accessKey: scanAccount.accessKey,
+          secretKey: SECRETS.awsSecret,
+        }),
+        AWS_SESSION_TOKEN: SECRETS.awsSessionToken,
+      },
       storageEnv('local', bucket, {
         accessKey: scanAccount.accessKey,
         secretKey: SECRETS.wrongStorageSecret,
@@ -186,6 +201,40 @@ it('runs the scenarios: no secret in any log line, error or HTTP answer', async 
   } finally {
     await ecr.close();
   }
+
+  // The aws backend with temporary keys while ECR fails and a token is cached past its
+  // half-life: the background refresh fails and logs a warning, which the scan covers.
+  const outage = await FakeEcrServer.start({ password: 'ecr-scan' });
+  const temporary = await startBackend(
+    {
+      ...storageEnv('aws', bucket, scanAccount),
+      AWS_ENDPOINT_URL_ECR: outage.url,
+      AWS_SESSION_TOKEN: SECRETS.awsSessionToken,
+    },
+    { requestTimeoutMs: 1_000 },
+  );
+  // A testing module mutes warnings (TestingLogger): log as an application would.
+  Logger.overrideLogger(new CapturingLogger());
+  try {
+    await attempt(() => temporary.credentials.getRegistryToken());
+    fakeDateOnly(Date.now() + 7 * 60 * 60_000);
+    outage.failNext(10_000, 503);
+    await attempt(() => temporary.credentials.getRegistryToken());
+    await attempt(() => temporary.credentials.checkRegistry());
+    const giveUpAt = performance.now() + 5_000;
+    while (
+      !captured.some((line) => line.includes(REFRESH_FAILED)) &&
+      performance.now() < giveUpAt
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  } finally {
+    jest.useRealTimers();
+    await temporary.close();
+    await outage.close();
+  }
+  // The warning reached the captured log output: the scan below covers it.
+  expect(captured.filter((line) => line.includes(REFRESH_FAILED)).length).toBeGreaterThan(0);
 
   expect(captured.length).toBeGreaterThan(40);
   for (const [name, secret] of Object.entries(SECRETS)) {

@@ -124,4 +124,18 @@ describe('FakeEcrServer (with the real @aws-sdk/client-ecr)', () => {
       else process.env.AWS_ENDPOINT_URL_ECR = saved;
     }
   });
+
+  it('counts a hung request as pending until the client goes away', async () => {
+    server.hang(60_000);
+    const controller = new AbortController();
+    const call = ecr.send(new GetAuthorizationTokenCommand({}), { abortSignal: controller.signal });
+    call.catch(() => undefined);
+    while (server.calls === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(server.pending).toBe(1);
+
+    controller.abort();
+    await expect(call).rejects.toThrow();
+    while (server.pending > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(server.pending).toBe(0);
+  });
 });

@@ -56,6 +56,8 @@ export class FakeEcrServer {
   calls = 0;
   /** The requests received so far, oldest first. */
   readonly requests: FakeEcrRequest[] = [];
+  /** Requests whose connection is still open, unanswered (a hung one until the client leaves). */
+  pending = 0;
 
   private password: string;
   private expiresAt: Date | undefined;
@@ -142,6 +144,8 @@ export class FakeEcrServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.pending++;
+    res.once('close', () => this.pending--);
     const raw = await readBody(req);
     this.calls++;
     const target = header(req.headers, 'x-amz-target');

@@ -3,7 +3,7 @@ import { ConfigService } from '@nestjs/config';
 import { readEnv, setTogether } from '../config/env-schema.js';
 import { resolveTransferSettings, type TransferSettings } from '../config/transfer-settings.js';
 import { CREDENTIALS_MODULE_OPTIONS } from '../credentials.module-definition.js';
-import { CredentialsConfigError } from '../errors.js';
+import { CredentialsConfigError, StorageUnavailableError } from '../errors.js';
 import type { CredentialsModuleOptions } from '../credentials.options.js';
 import type { RegistryTokenWithExpiry } from '../registry/registry-auth.js';
 import type { RegistryTokenCache } from '../registry/registry-token-cache.js';
@@ -48,6 +48,7 @@ export class AwsCredentials extends StoreBackedCredentials {
   readonly #env: Record<AwsEnvName, string | undefined>;
   private readonly region: string;
   #registry?: Promise<{ cache: RegistryTokenCache; close(): void }>;
+  #destroyed = false;
 
   constructor(
     config: ConfigService,
@@ -69,6 +70,8 @@ export class AwsCredentials extends StoreBackedCredentials {
     Object.assign(this.credentials, {
       AWS_ACCESS_KEY_ID: this.#env.AWS_ACCESS_KEY_ID ?? null,
       AWS_SECRET_ACCESS_KEY: this.#env.AWS_SECRET_ACCESS_KEY ?? null,
+      // Temporary keys are unusable without it; in the record, it is also masked in logs.
+      AWS_SESSION_TOKEN: this.#env.AWS_SESSION_TOKEN ?? null,
       AWS_REGION: this.region,
       BUCKET_NAME_PROJECTS: this.bucketName,
       REGISTRY_HOST: this.#env.REGISTRY_HOST ?? null,
@@ -105,6 +108,7 @@ export class AwsCredentials extends StoreBackedCredentials {
   }
 
   override async onModuleDestroy(): Promise<void> {
+    this.#destroyed = true;
     const registry = this.#registry;
     this.#registry = undefined;
     if (registry) (await registry).close();
@@ -136,6 +140,12 @@ export class AwsCredentials extends StoreBackedCredentials {
   }
 
   private registryTokens(): Promise<{ cache: RegistryTokenCache; close(): void }> {
+    // After shutdown no new ECR client (and no background refresh) may start.
+    if (this.#destroyed) {
+      return Promise.reject(
+        new StorageUnavailableError('The credentials module has been shut down (onModuleDestroy)'),
+      );
+    }
     this.#registry ??= loadAdapter(
       'aws',
       ['@aws-sdk/client-ecr'],

@@ -5,6 +5,7 @@ import {
   GetAuthorizationTokenCommand,
   ServerException,
 } from '@aws-sdk/client-ecr';
+import { Logger } from '@nestjs/common';
 import { mockClient } from 'aws-sdk-client-mock';
 import { RegistryAuthError, StorageUnavailableError } from '../errors.js';
 import {
@@ -101,6 +102,8 @@ describe('createEcrTokenCache', () => {
     jest.setSystemTime(START);
     // Backoff waits are `random * step`: pin random so that attempt counts are predictable.
     jest.spyOn(Math, 'random').mockReturnValue(0.5);
+    // Failed background refreshes log a warning; not printed here.
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
   });
 
   afterEach(() => {
@@ -141,7 +144,11 @@ describe('createEcrTokenCache', () => {
     expect(tokenNumber((await cache.get()).token)).toBe('1');
     expect(apiCalls()).toBe(1);
 
+    // Still usable: handed out at once while the refresh runs in the background.
     jest.setSystemTime(START.getTime() + 6 * HOUR + 1 * MINUTE);
+    expect(tokenNumber((await cache.get()).token)).toBe('1');
+    await jest.advanceTimersByTimeAsync(0);
+    expect(apiCalls()).toBe(2);
     expect(tokenNumber((await cache.get()).token)).toBe('2');
     expect(apiCalls()).toBe(2);
   });

@@ -71,8 +71,10 @@ export function createEcrTokenCache(config: EcrTokenSourceConfig): {
   });
   const wanted = registryHostOf(config.registryHost);
 
-  async function fetchToken(): Promise<RegistryToken> {
-    const { authorizationData = [] } = await client.send(new GetAuthorizationTokenCommand({}));
+  async function fetchToken(signal: AbortSignal): Promise<RegistryToken> {
+    const { authorizationData = [] } = await client.send(new GetAuthorizationTokenCommand({}), {
+      abortSignal: signal,
+    });
     const match = authorizationData.find(
       (data) => data.proxyEndpoint && registryHostOf(data.proxyEndpoint) === wanted,
     );
@@ -85,12 +87,16 @@ export function createEcrTokenCache(config: EcrTokenSourceConfig): {
     return { token: match.authorizationToken, expiresAt: new Date(match.expiresAt) };
   }
 
+  const cache = new RegistryTokenCache(fetchToken, {
+    isRetryable: isRetryableEcrError,
+    toError: toRegistryError,
+    refreshDeadlineMs: config.requestTimeoutMs,
+  });
   return {
-    cache: new RegistryTokenCache(fetchToken, {
-      isRetryable: isRetryableEcrError,
-      toError: toRegistryError,
-      refreshDeadlineMs: config.requestTimeoutMs,
-    }),
-    close: () => client.destroy(),
+    cache,
+    close: () => {
+      cache.close();
+      client.destroy();
+    },
   };
 }

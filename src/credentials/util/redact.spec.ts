@@ -33,6 +33,12 @@ describe('redact', () => {
     expect(redact('GET /x?X-Amz-Signature=abcdef0123&X-Amz-Date=1')).toBe(
       'GET /x?X-Amz-Signature=[redacted]&X-Amz-Date=1',
     );
+    expect(redact('x-amz-security-token: IQoJb3JpZ2luX2Vj+EJr//wEaCXVz=, next')).toBe(
+      'x-amz-security-token: [redacted], next',
+    );
+    expect(redact('{"X-Amz-Security-Token":"IQoJb3JpZ2luX2Vj"}')).toBe(
+      '{"X-Amz-Security-Token":"[redacted]"}',
+    );
   });
 
   it('masks short secrets too, as whole tokens, so ordinary words are not masked', () => {

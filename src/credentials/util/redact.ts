@@ -8,6 +8,8 @@ const PUBLIC_KEYS =
 const SECRET_PATTERNS: [RegExp, string][] = [
   [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi, '$1 [redacted]'],
   [/(X-Amz-(?:Signature|Credential|Security-Token)=)[^&\s"']+/gi, '$1[redacted]'],
+  // The header form of a session token (one from the SDK's provider chain is in no record).
+  [/(X-Amz-Security-Token["']?\s*:\s*["']?)[^\s"',]+/gi, '$1[redacted]'],
   [/(Signature=)[0-9a-f]{16,}/gi, '$1[redacted]'],
   // The password of a URL with user info (`scheme://user:password@host`).
   [/(\b[a-z][a-z0-9+.-]*:\/\/[^\s/:@]*:)[^\s/@]+@/gi, '$1[redacted]@'],

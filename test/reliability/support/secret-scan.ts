@@ -6,7 +6,8 @@
  * with `evidence()` / `errorEvidence()` (support/results.ts): every error message, `JSON` and
  * `inspect` form of the errors the library threw, and every HTTP answer (status, headers, body)
  * of the bad-input and security specs. It looks for the secrets this suite configured (storage
- * keys, registry password, API token, ECR password and token) and for secret-shaped patterns.
+ * keys, registry password, API token, ECR password, token, secret key and session token) and
+ * for secret-shaped patterns. Log lines are kept too (log-evidence.ts).
  * Each finding fails the run and is listed in RELIABILITY.md.
  */
 import { AUTH_REGISTRY, S3_SERVER } from '../../support/test-servers.js';
@@ -30,6 +31,8 @@ export const RELIABILITY_API_TOKEN = 'reliability-api-token-6f1c9e2b7d4a8035';
 export const ECR_PASSWORD = 'ecr-password-for-reliability-7c1d';
 /** The secret key of the `aws` backend's loopback ECR client. */
 export const ECR_SECRET_KEY = 'ecr-secret-key-for-reliability-55a2';
+/** The session token (temporary keys) of the same client. */
+export const ECR_SESSION_TOKEN = 'ecr-session-token-for-reliability-IQoJb3JpZ2lu+93e/Aw==';
 
 /** Secret values the suite configured; none may appear in anything the library shows. */
 export function knownSecrets(): { name: string; value: string }[] {
@@ -41,6 +44,7 @@ export function knownSecrets(): { name: string; value: string }[] {
     { name: 'ECR password', value: ECR_PASSWORD },
     { name: 'ECR token (base64 of AWS:password)', value: btoa(`AWS:${ECR_PASSWORD}`) },
     { name: 'ECR client secret key', value: ECR_SECRET_KEY },
+    { name: 'ECR client session token', value: ECR_SESSION_TOKEN },
   ];
 }
 
