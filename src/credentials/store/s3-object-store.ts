@@ -12,7 +12,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { loadAdapter } from '../backends/optional-peer.js';
 import type { TransferSettings } from '../config/transfer-settings.js';
-import { uploadInParts } from './multipart-upload.js';
+import { storedDespite, uploadInParts } from './multipart-upload.js';
 import { PendingAborts } from './pending-aborts.js';
 import { ProjectNotFoundError } from '../errors.js';
 import { deadline, raceAbort } from '../util/deadline.js';
@@ -125,6 +125,12 @@ export class S3ObjectStore implements ObjectStore {
         { abortSignal: signal },
       );
     } catch (err) {
+      // The server may have stored the body although its answer was missed (a slow commit).
+      if (
+        await storedDespite(err, { sha256, storedSha256: () => this.storedSha256(bucket, key) })
+      ) {
+        return;
+      }
       throw uploadFailure(err, call, signal, this.config.transfer.uploadTimeoutMs);
     }
   }
@@ -138,8 +144,11 @@ export class S3ObjectStore implements ObjectStore {
     void this.pendingAborts.flush();
     const call = { operation: 'upload', bucket, key };
     const { client } = this;
-    const bounded = <T>(operation: string, send: (abortSignal: AbortSignal) => Promise<T>) =>
-      this.metadataCall({ operation, bucket, key }, send);
+    const bounded = <T>(
+      operation: string,
+      send: (abortSignal: AbortSignal) => Promise<T>,
+      until?: AbortSignal,
+    ) => this.metadataCall({ operation, bucket, key }, send, until);
     try {
       await uploadInParts(
         {
@@ -174,25 +183,30 @@ export class S3ObjectStore implements ObjectStore {
             if (!sent.ETag) throw new Error(`UploadPart ${partNumber} returned no ETag`);
             return sent.ETag;
           },
-          complete: async (uploadId, parts) => {
-            await bounded('upload', (abortSignal) =>
-              client.send(
-                new CompleteMultipartUploadCommand({
-                  Bucket: bucket,
-                  Key: key,
-                  UploadId: uploadId,
-                  MultipartUpload: {
-                    Parts: parts.map(({ partNumber, etag }) => ({
-                      PartNumber: partNumber,
-                      ETag: etag,
-                    })),
-                  },
-                }),
-                { abortSignal },
-              ),
+          complete: async (uploadId, parts, until) => {
+            await bounded(
+              'upload',
+              (abortSignal) =>
+                client.send(
+                  new CompleteMultipartUploadCommand({
+                    Bucket: bucket,
+                    Key: key,
+                    UploadId: uploadId,
+                    MultipartUpload: {
+                      Parts: parts.map(({ partNumber, etag }) => ({
+                        PartNumber: partNumber,
+                        ETag: etag,
+                      })),
+                    },
+                  }),
+                  { abortSignal },
+                ),
+              until,
             );
           },
           abort: (uploadId) => this.pendingAborts.abortOrKeep(bucket, key, uploadId),
+          abortLate: (created) => this.pendingAborts.abortWhenCreated(bucket, key, created),
+          storedSha256: () => this.storedSha256(bucket, key),
         },
         body,
         this.config.transfer,
@@ -209,6 +223,19 @@ export class S3ObjectStore implements ObjectStore {
         this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal }),
       );
       return head.ETag;
+    } catch (err) {
+      if (err instanceof ProjectNotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  /** The SHA-256 recorded on `key`, or `undefined` when there is no object. */
+  private async storedSha256(bucket: string, key: string): Promise<string | undefined> {
+    try {
+      const head = await this.metadataCall({ operation: 'head', bucket, key }, (abortSignal) =>
+        this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal }),
+      );
+      return head.Metadata?.[SHA256_METADATA_KEY];
     } catch (err) {
       if (err instanceof ProjectNotFoundError) return undefined;
       throw err;
@@ -250,15 +277,20 @@ export class S3ObjectStore implements ObjectStore {
     this.client.destroy();
   }
 
-  /** A call that answers with headers: bounded by the request deadline, retries included. */
+  /**
+   * A call that answers with headers: bounded by the request deadline, retries included, and
+   * destroyed when `until` (an upload's deadline) aborts first.
+   */
   private async metadataCall<T>(
     call: StorageCall,
     send: (signal: AbortSignal) => Promise<T>,
+    until?: AbortSignal,
   ): Promise<T> {
     const ms = this.config.transfer.requestTimeoutMs;
     const guard = deadline(ms);
+    const signal = until ? AbortSignal.any([guard.signal, until]) : guard.signal;
     try {
-      return await raceAbort(send(guard.signal), guard.signal, () => deadlineExceeded(call, ms));
+      return await raceAbort(send(signal), signal, () => deadlineExceeded(call, ms));
     } catch (err) {
       throw toStorageError(err, call);
     } finally {

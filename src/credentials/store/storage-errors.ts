@@ -109,3 +109,16 @@ export function uploadFailure(
 ): CredentialsError {
   return signal.aborted ? deadlineExceeded(call, uploadTimeoutMs) : toStorageError(err, call);
 }
+
+/**
+ * Whether a request failed without the server's answer (a deadline, an abort, a lost
+ * connection), so that it may have taken effect on the server all the same. An error the server
+ * answered (a status or an S3 error code) means it did not.
+ */
+export function answerMissed(err: unknown): boolean {
+  if (err instanceof CredentialsError && !(err instanceof StorageUnavailableError)) return false;
+  const { status, code } =
+    err instanceof CredentialsError ? ((err.cause ?? {}) as ErrorSummary) : summarizeError(err);
+  // S3 error codes are CamelCase (`InternalError`); Node's are not (`ECONNRESET`, `ABORT_ERR`).
+  return status === undefined && (code === undefined || /^[A-Z0-9_]+$/.test(code));
+}
