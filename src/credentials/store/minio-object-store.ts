@@ -62,12 +62,12 @@ export class MinioObjectStore implements ObjectStore {
       transportAgent: this.agent,
     };
     this.client = new Client(options);
-    // Parts rely on the project's SHA-256 instead of being hashed again for SigV4 (minio-js
-    // hashes every body over plain HTTP), unless `signParts`. A second client, sharing the
-    // agent, because the switch is client-wide: single PUTs keep minio-js's default, a signed
-    // SHA-256 over HTTP (cheaper than the Content-MD5 it sends instead).
-    this.partClient = new Client(options);
-    this.partClient.enableSHA256 = transfer.signParts;
+    // Over plain HTTP every body is signed with its SHA-256 (minio-js's default there), which
+    // the server checks: a part corrupted in transit is refused. Over HTTPS, where TLS protects
+    // each request, parts go as UNSIGNED-PAYLOAD unless `signParts`: a second client, sharing
+    // the agent, because the switch is client-wide (single PUTs keep minio-js's Content-MD5 there).
+    this.partClient = tls && !transfer.signParts ? new Client(options) : this.client;
+    if (this.partClient !== this.client) this.partClient.enableSHA256 = false;
   }
 
   async putObject(

@@ -44,18 +44,20 @@ export interface S3StoreConfig {
 
 /**
  * The `x-amz-content-sha256` of an upload request, so that the SDK's signer does not hash the
- * body again: for PutObject the SHA-256 the module already computed (the body is still signed),
- * for UploadPart `UNSIGNED-PAYLOAD` unless `signParts`. `undefined`: let the signer hash it.
+ * body again: for PutObject the SHA-256 the module already computed (the body is still signed,
+ * and the server checks it), for UploadPart `UNSIGNED-PAYLOAD` where `unsignedParts` (HTTPS
+ * without `signParts`: TLS protects each part). `undefined`: let the signer hash it (the server
+ * then checks the part's bytes against it).
  */
 function payloadHash(
   command: string | undefined,
   input: unknown,
-  signParts: boolean,
+  unsignedParts: boolean,
 ): string | undefined {
   if (command === 'PutObjectCommand') {
     return (input as { Metadata?: Record<string, string> }).Metadata?.[SHA256_METADATA_KEY];
   }
-  if (command === 'UploadPartCommand' && !signParts) return 'UNSIGNED-PAYLOAD';
+  if (command === 'UploadPartCommand' && unsignedParts) return 'UNSIGNED-PAYLOAD';
   return undefined;
 }
 
@@ -73,6 +75,9 @@ export class S3ObjectStore implements ObjectStore {
 
   constructor(private readonly config: S3StoreConfig) {
     const { transfer } = config;
+    // No endpoint: AWS itself, over HTTPS.
+    const tls = config.endpoint === undefined || new URL(config.endpoint).protocol === 'https:';
+    const unsignedParts = tls && !transfer.signParts;
     this.client = new S3Client({
       region: config.region,
       endpoint: config.endpoint,
@@ -94,7 +99,7 @@ export class S3ObjectStore implements ObjectStore {
     });
     this.client.middlewareStack.add(
       (next, context) => (args) => {
-        const hash = payloadHash(context.commandName, args.input, transfer.signParts);
+        const hash = payloadHash(context.commandName, args.input, unsignedParts);
         const { request } = args as { request: { headers?: Record<string, string> } };
         if (hash && request.headers) request.headers['x-amz-content-sha256'] = hash;
         return next(args);
