@@ -86,7 +86,7 @@ const reassembled = (parts: Map<number, Buffer>) =>
   Buffer.concat([...parts.keys()].sort((a, b) => a - b).map((n) => parts.get(n) as Buffer));
 
 describe('uploadInParts', () => {
-  const settings = { partSize: 10 * KiB, partConcurrency: 3 };
+  const settings = { partSize: 10 * KiB, partConcurrency: 3, requestTimeoutMs: 500 };
 
   it('sends every part at its offset and completes with the parts in order', async () => {
     const data = randomBytes(95 * KiB); // 9 full parts and one of 5 KiB
@@ -281,6 +281,24 @@ describe('uploadInParts', () => {
         ),
       ).rejects.toThrow('request destroyed');
       expect(record.heads).toBe(1);
+    });
+
+    it('a server that cannot settle it: failure within one request deadline', async () => {
+      const record = recorder();
+      slowComplete(record);
+      record.requests.abort = () => new Promise<AbortOutcome>(() => undefined);
+      const started = Date.now();
+      await expect(
+        uploadInParts(
+          record.requests,
+          sourceOf(randomBytes(20 * KiB)),
+          settings,
+          deadlineAfter(50),
+        ),
+      ).rejects.toThrow('request destroyed');
+      const ms = Date.now() - started;
+      expect(ms).toBeGreaterThanOrEqual(50 + settings.requestTimeoutMs - 20);
+      expect(ms).toBeLessThan(50 + settings.requestTimeoutMs + 1_000);
     });
 
     it('a complete the server refused (an answer): aborted, the key not looked at', async () => {

@@ -1,4 +1,4 @@
-import { raceAbort } from '../util/deadline.js';
+import { deadline, raceAbort } from '../util/deadline.js';
 import type { PartSource } from './object-store.js';
 import type { AbortOutcome } from './pending-aborts.js';
 import { answerMissed } from './storage-errors.js';
@@ -42,7 +42,8 @@ export interface MultipartRequests {
  * have taken effect all the same. `cancel` first makes sure it cannot any more where that is
  * possible (aborting the multipart upload: `aborted` means nothing was stored); then the key is
  * looked at, and our SHA-256 there means the bytes were stored: the call succeeded. Returns
- * whether it did; a failure to find out counts as not stored.
+ * whether it did, within `withinMs` (one request deadline for the whole settling); an outcome
+ * not found by then counts as not stored (the abort, if it is still on its way, carries on).
  */
 export async function storedDespite(
   err: unknown,
@@ -51,14 +52,24 @@ export async function storedDespite(
     storedSha256(): Promise<string | undefined>;
     cancel?: () => Promise<AbortOutcome>;
   },
+  withinMs: number,
 ): Promise<boolean> {
   if (!answerMissed(err)) {
     await check.cancel?.();
     return false;
   }
-  if ((await check.cancel?.()) === 'aborted') return false;
-  const stored = await check.storedSha256().catch(() => undefined);
-  return stored === check.sha256;
+  const settle = async () => {
+    if ((await check.cancel?.()) === 'aborted') return false;
+    return (await check.storedSha256()) === check.sha256;
+  };
+  const budget = deadline(withinMs);
+  try {
+    return await raceAbort(settle(), budget.signal, () => new Error('not settled in time'));
+  } catch {
+    return false;
+  } finally {
+    budget.clear();
+  }
 }
 
 /**
@@ -72,12 +83,12 @@ export async function storedDespite(
  * is handed to `abortLate`. A complete cut off by `signal` or failing without an answer is
  * settled before returning (`storedDespite`): the upload is aborted, and if it was already gone,
  * our SHA-256 on the key means success. So the outcome reported is the outcome stored, at most
- * two request deadlines (the abort, then a HEAD) after `signal`.
+ * one request deadline after `signal`.
  */
 export async function uploadInParts(
   requests: MultipartRequests,
   body: PartSource,
-  settings: { partSize: number; partConcurrency: number },
+  settings: { partSize: number; partConcurrency: number; requestTimeoutMs: number },
   signal: AbortSignal,
 ): Promise<void> {
   const { partSize, partConcurrency } = settings;
@@ -140,11 +151,15 @@ export async function uploadInParts(
       await requests.abort(id);
       throw err;
     }
-    const stored = await storedDespite(err, {
-      sha256: body.sha256,
-      storedSha256: () => requests.storedSha256(),
-      cancel: () => requests.abort(id),
-    });
+    const stored = await storedDespite(
+      err,
+      {
+        sha256: body.sha256,
+        storedSha256: () => requests.storedSha256(),
+        cancel: () => requests.abort(id),
+      },
+      settings.requestTimeoutMs,
+    );
     if (!stored) throw err;
   } finally {
     signal.removeEventListener('abort', stopOnSignal);

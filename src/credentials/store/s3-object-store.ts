@@ -132,7 +132,11 @@ export class S3ObjectStore implements ObjectStore {
     } catch (err) {
       // The server may have stored the body although its answer was missed (a slow commit).
       if (
-        await storedDespite(err, { sha256, storedSha256: () => this.storedSha256(bucket, key) })
+        await storedDespite(
+          err,
+          { sha256, storedSha256: () => this.storedSha256(bucket, key) },
+          this.config.transfer.requestTimeoutMs,
+        )
       ) {
         return;
       }
