@@ -23,11 +23,12 @@ export interface TransferOptions {
    */
   spoolDir?: string;
   /**
-   * Hash every part for its SigV4 signature too. Default `false`: parts are sent as
-   * `UNSIGNED-PAYLOAD`, and the project's SHA-256, signed in CreateMultipartUpload and checked
-   * on every download, covers the bytes end to end (over HTTPS, TLS covers each request as
-   * well). Turn it on for plain-HTTP endpoints on a network you do not trust, at the cost of one
-   * more SHA-256 pass over every byte on the upload path.
+   * Sign every part with the SHA-256 of its bytes over HTTPS too. Over plain HTTP parts are
+   * always signed so (the server checks each part's bytes: one damaged in transit fails the
+   * upload with `IntegrityError` and nothing is stored). Default `false`: over HTTPS parts go as
+   * `UNSIGNED-PAYLOAD`, because TLS already protects each request and the project's SHA-256,
+   * signed in CreateMultipartUpload, is checked on every download; turn it on to have the
+   * server check the parts' bytes as well, at the cost of one more SHA-256 pass over every byte.
    */
   signParts?: boolean;
 }

@@ -1,12 +1,14 @@
 /**
  * How upload requests are signed, seen on the wire between the module and Swift s3api (which
- * checks SigV4 signatures and, when a payload hash is signed, the hash of the body):
- * parts go as UNSIGNED-PAYLOAD by default (no second SHA-256 pass over every byte; the project's
- * SHA-256 is signed in CreateMultipartUpload and checked on download), and hashed with
- * `signParts: true`.
+ * checks SigV4 signatures and, when a payload hash is signed, the hash of the body). The test
+ * endpoint is plain HTTP, where every part carries the SHA-256 of its bytes, signed, so that the
+ * server refuses a part damaged in transit (UNSIGNED-PAYLOAD is kept for HTTPS, where TLS
+ * protects each request; `signParts: true` signs parts there too).
  */
+import { CredentialsError, IntegrityError } from '../../src/credentials/index.js';
 import {
   readAll,
+  rejectionOf,
   sha256Of,
   startBackend,
   STORAGE_BACKENDS,
@@ -18,6 +20,7 @@ import { startRecordingProxy, type RecordingProxy } from '../support/recording-p
 import {
   createTestBucket,
   deleteTestBucket,
+  listIncompleteUploads,
   requireS3Server,
   S3_SERVER,
 } from '../support/test-servers.js';
@@ -49,6 +52,8 @@ describe.each(STORAGE_BACKENDS)('%s backend: how uploads are signed', (backend) 
 
   beforeEach(() => {
     proxy.requests.length = 0;
+    proxy.corrupt = undefined;
+    proxy.corrupted = 0;
   });
 
   async function roundTrip(data: Buffer, signParts?: boolean) {
@@ -66,16 +71,44 @@ describe.each(STORAGE_BACKENDS)('%s backend: how uploads are signed', (backend) 
     }
   }
 
-  it('sends parts as UNSIGNED-PAYLOAD by default, and the project round-trips', async () => {
-    await roundTrip(zipLike(3 * PART + 1234));
-    expect(payloadHashes(proxy, isPart)).toEqual(Array(4).fill('UNSIGNED-PAYLOAD'));
+  const partHashes = (data: Buffer) =>
+    Array.from({ length: Math.ceil(data.length / PART) }, (_, n) =>
+      sha256Of(data.subarray(n * PART, (n + 1) * PART)),
+    ).sort();
+
+  it('over plain HTTP, every part carries the SHA-256 of its own bytes by default', async () => {
+    const data = zipLike(3 * PART + 1234);
+    await roundTrip(data);
+    expect(payloadHashes(proxy, isPart).sort()).toEqual(partHashes(data));
   });
 
-  it('with signParts, every part carries the SHA-256 of its own bytes (checked by the server)', async () => {
+  it('with signParts, the same (the option only matters over HTTPS)', async () => {
     const data = zipLike(2 * PART + 99);
     await roundTrip(data, true);
-    const parts = [0, 1, 2].map((n) => data.subarray(n * PART, (n + 1) * PART));
-    expect(payloadHashes(proxy, isPart).sort()).toEqual(parts.map(sha256Of).sort());
+    expect(payloadHashes(proxy, isPart).sort()).toEqual(partHashes(data));
+  });
+
+  it('a part corrupted in transit: the upload fails typed and nothing is stored', async () => {
+    const running = await startBackend(storageEnv(backend, bucket, S3_SERVER, proxy.endpoint), {
+      partSize: PART,
+    });
+    try {
+      // Part 2 loses one byte on its way, every time it is sent.
+      proxy.corrupt = ({ method, url }) => method === 'PUT' && /[?&]partNumber=2(&|$)/.test(url);
+      const err = await rejectionOf(
+        running.credentials.uploadProject('corrupted.zip', streamOf(zipLike(3 * PART))),
+      );
+      expect(proxy.corrupted).toBeGreaterThan(0);
+      expect(err).toBeInstanceOf(CredentialsError);
+      expect(err).toBeInstanceOf(IntegrityError);
+      const download = await rejectionOf(
+        running.credentials.downloadProject(bucket, 'corrupted.zip').then(readAll),
+      );
+      expect(download.name).toBe('ProjectNotFoundError');
+      expect(await listIncompleteUploads(bucket)).toEqual([]);
+    } finally {
+      await running.close();
+    }
   });
 
   it('a project of one part is sent in one signed request', async () => {

@@ -9,7 +9,7 @@ import {
   ProjectNotFoundError,
   StorageUnavailableError,
 } from '../errors.js';
-import { deadline, raceAbort } from '../util/deadline.js';
+import { deadline, graceAfter, raceAbort } from '../util/deadline.js';
 import { RedactingLogger } from '../util/redact.js';
 import { verifiedDownload } from './integrity-check.js';
 import { type PreparedBody, prepareProjectBody } from './project-body.js';
@@ -25,6 +25,9 @@ function shuttingDown(bucket: string, key: string): StorageUnavailableError {
 
 const isStream = (body: ProjectBody): body is Readable =>
   !(body instanceof Uint8Array) && typeof (body as Readable).destroy === 'function';
+
+/** What a store may take beyond one request deadline to settle an upload it was told to stop. */
+const STORE_SETTLE_SLACK_MS = 1_000;
 
 /** SigV4 presigned URLs live at most 7 days. */
 const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
@@ -117,8 +120,16 @@ export class ProjectStorage {
       const cleanedUp = stored.catch(() => undefined).then(() => spooled?.discard());
       this.#storeCalls.add(cleanedUp);
       void cleanedUp.then(() => this.#storeCalls.delete(cleanedUp));
-      // The caller hears of the deadline when it passes, not when the store gives up.
-      await raceAbort(stored, signal, () => new Error('aborted'));
+      // At the deadline the store destroys its requests and settles a commit that may have
+      // reached the server before answering, within one more request deadline: the outcome
+      // told is the outcome stored. A store that takes longer (a custom one that ignores the
+      // signal) is answered with the deadline all the same.
+      const settled = graceAfter(signal, transfer.requestTimeoutMs + STORE_SETTLE_SLACK_MS);
+      try {
+        await raceAbort(stored, settled.signal, () => new Error('the store did not settle'));
+      } finally {
+        settled.clear();
+      }
       await cleanedUp;
       return { bucket, key: projectName, size, sha256 };
     } catch (err) {

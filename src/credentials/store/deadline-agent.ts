@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
@@ -26,4 +27,23 @@ export function createDeadlineAgent(tls: boolean, idleMs: number): http.Agent {
     return socket;
   };
   return agent;
+}
+
+const requestSignal = new AsyncLocalStorage<AbortSignal>();
+
+/**
+ * Runs `send` (calls of a client built with `cancellableTransport`) so that every request it
+ * opens is destroyed, its socket included, when `signal` aborts: minio-js takes no abort
+ * signal, so the signal travels with the async context down to its `transport.request`.
+ */
+export function withRequestSignal<T>(signal: AbortSignal, send: () => Promise<T>): Promise<T> {
+  return requestSignal.run(signal, send);
+}
+
+/** The `transport` of a minio-js client whose requests obey `withRequestSignal`. */
+export function cancellableTransport(tls: boolean): Pick<typeof http, 'request'> {
+  const base = tls ? https : http;
+  const request = (options: http.RequestOptions, callback?: (res: http.IncomingMessage) => void) =>
+    base.request({ ...options, signal: requestSignal.getStore() }, callback);
+  return { request } as Pick<typeof http, 'request'>;
 }

@@ -1,11 +1,11 @@
 import type { IncomingMessage } from 'node:http';
 import { Client } from 'minio';
 import type { TransferSettings } from '../config/transfer-settings.js';
-import { uploadInParts } from './multipart-upload.js';
+import { storedDespite, uploadInParts } from './multipart-upload.js';
 import { PendingAborts } from './pending-aborts.js';
 import { BucketNotFoundError, ProjectNotFoundError } from '../errors.js';
 import { deadline, raceAbort } from '../util/deadline.js';
-import { createDeadlineAgent } from './deadline-agent.js';
+import { cancellableTransport, createDeadlineAgent, withRequestSignal } from './deadline-agent.js';
 import {
   type ObjectStore,
   type PartSource,
@@ -32,6 +32,8 @@ export interface MinioStoreConfig {
  * The object store on MinIO (or any S3 API server) through `minio`. Large projects are uploaded
  * by `uploadInParts` through minio-js's multipart calls, because minio-js's own `putObject`
  * holds 64 MiB+ parts, can hang when the source errors and never aborts a failed upload.
+ * minio-js takes no abort signal: its requests go through `cancellableTransport`, and every call
+ * runs under `withRequestSignal`, so that a deadline or an abort destroys the request itself.
  */
 export class MinioObjectStore implements ObjectStore {
   private readonly client: Client;
@@ -56,15 +58,16 @@ export class MinioObjectStore implements ObjectStore {
       region: config.region,
       pathStyle: true,
       partSize: transfer.partSize,
+      transport: cancellableTransport(tls),
       transportAgent: this.agent,
     };
     this.client = new Client(options);
-    // Parts rely on the project's SHA-256 instead of being hashed again for SigV4 (minio-js
-    // hashes every body over plain HTTP), unless `signParts`. A second client, sharing the
-    // agent, because the switch is client-wide: single PUTs keep minio-js's default, a signed
-    // SHA-256 over HTTP (cheaper than the Content-MD5 it sends instead).
-    this.partClient = new Client(options);
-    this.partClient.enableSHA256 = transfer.signParts;
+    // Over plain HTTP every body is signed with its SHA-256 (minio-js's default there), which
+    // the server checks: a part corrupted in transit is refused. Over HTTPS, where TLS protects
+    // each request, parts go as UNSIGNED-PAYLOAD unless `signParts`: a second client, sharing
+    // the agent, because the switch is client-wide (single PUTs keep minio-js's Content-MD5 there).
+    this.partClient = tls && !transfer.signParts ? new Client(options) : this.client;
+    if (this.partClient !== this.client) this.partClient.enableSHA256 = false;
   }
 
   async putObject(
@@ -79,14 +82,26 @@ export class MinioObjectStore implements ObjectStore {
     const ms = this.config.transfer.uploadTimeoutMs;
     try {
       await raceAbort(
-        this.client.putObject(bucket, key, data, data.length, {
-          'Content-Type': ZIP_CONTENT_TYPE,
-          [SHA256_METADATA_KEY]: sha256,
-        }),
+        withRequestSignal(signal, () =>
+          this.client.putObject(bucket, key, data, data.length, {
+            'Content-Type': ZIP_CONTENT_TYPE,
+            [SHA256_METADATA_KEY]: sha256,
+          }),
+        ),
         signal,
         () => deadlineExceeded(call, ms),
       );
     } catch (err) {
+      // The server may have stored the body although its answer was missed (a slow commit).
+      if (
+        await storedDespite(
+          err,
+          { sha256, storedSha256: () => this.storedSha256(bucket, key) },
+          this.config.transfer.requestTimeoutMs,
+        )
+      ) {
+        return;
+      }
       throw toStorageError(err, call);
     }
   }
@@ -110,19 +125,25 @@ export class MinioObjectStore implements ObjectStore {
                 [`x-amz-meta-${SHA256_METADATA_KEY}`]: body.sha256,
               }),
             ),
-          // Bounded by the agent's socket deadline (minio-js takes no abort signal).
-          sendPart: async (uploadId, partNumber, data) => {
+          // Bounded by the agent's socket deadline, destroyed when `signal` aborts.
+          sendPart: async (uploadId, partNumber, data, signal) => {
             const part = { bucketName: bucket, objectName: key, uploadID: uploadId, partNumber };
-            const { etag } = await partClient.uploadPart({ ...part, headers: {} }, data);
+            const { etag } = await withRequestSignal(signal, () =>
+              partClient.uploadPart({ ...part, headers: {} }, data),
+            );
             return etag;
           },
-          complete: async (uploadId, parts) => {
+          complete: async (uploadId, parts, until) => {
             const etags = parts.map(({ partNumber, etag }) => ({ part: partNumber, etag }));
-            await this.bounded(call, () =>
-              client.completeMultipartUpload(bucket, key, uploadId, etags),
+            await this.bounded(
+              call,
+              () => client.completeMultipartUpload(bucket, key, uploadId, etags),
+              until,
             );
           },
           abort: (uploadId) => this.pendingAborts.abortOrKeep(bucket, key, uploadId),
+          abortLate: (created) => this.pendingAborts.abortWhenCreated(bucket, key, created),
+          storedSha256: () => this.storedSha256(bucket, key),
         },
         body,
         this.config.transfer,
@@ -139,6 +160,20 @@ export class MinioObjectStore implements ObjectStore {
         this.client.statObject(bucket, key),
       );
       return stat.etag;
+    } catch (err) {
+      if (err instanceof ProjectNotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  /** The SHA-256 recorded on `key`, or `undefined` when there is no object. */
+  private async storedSha256(bucket: string, key: string): Promise<string | undefined> {
+    try {
+      const stat = await this.bounded({ operation: 'head', bucket, key }, () =>
+        this.client.statObject(bucket, key),
+      );
+      const sha256 = (stat.metaData as Record<string, unknown>)[SHA256_METADATA_KEY];
+      return typeof sha256 === 'string' ? sha256 : undefined;
     } catch (err) {
       if (err instanceof ProjectNotFoundError) return undefined;
       throw err;
@@ -176,11 +211,22 @@ export class MinioObjectStore implements ObjectStore {
     this.agent.destroy();
   }
 
-  private async bounded<T>(call: StorageCall, send: () => Promise<T>): Promise<T> {
+  /**
+   * A call bounded by the request deadline: its requests are destroyed when the deadline passes,
+   * or when `until` (an upload's deadline) aborts first.
+   */
+  private async bounded<T>(
+    call: StorageCall,
+    send: () => Promise<T>,
+    until?: AbortSignal,
+  ): Promise<T> {
     const ms = this.config.transfer.requestTimeoutMs;
     const guard = deadline(ms);
+    const signal = until ? AbortSignal.any([guard.signal, until]) : guard.signal;
     try {
-      return await raceAbort(send(), guard.signal, () => deadlineExceeded(call, ms));
+      return await raceAbort(withRequestSignal(signal, send), signal, () =>
+        deadlineExceeded(call, ms),
+      );
     } catch (err) {
       throw toStorageError(err, call);
     } finally {

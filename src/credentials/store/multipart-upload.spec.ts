@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { type MultipartRequests, type UploadedPart, uploadInParts } from './multipart-upload.js';
 import type { PartSource } from './object-store.js';
+import type { AbortOutcome } from './pending-aborts.js';
 
 const KiB = 1024;
 
@@ -24,6 +25,12 @@ interface Recorder {
   parts: Map<number, Buffer>;
   completed?: UploadedPart[];
   aborted: string[];
+  /** What the server says to an abort. */
+  abortOutcome: AbortOutcome;
+  /** Creates handed over unanswered, and the SHA-256 on the key (for settling a commit). */
+  late: Promise<string>[];
+  storedSha256?: string;
+  heads: number;
   /** Distinct memory blocks the parts were sent from. */
   blocks: Set<ArrayBufferLike>;
   /** Where each part's bytes were, as sent: its memory block and offset in it. */
@@ -36,6 +43,9 @@ function recorder(options: { failPart?: number; partDelayMs?: number } = {}): Re
   const record: Recorder = {
     parts: new Map(),
     aborted: [],
+    abortOutcome: 'aborted',
+    late: [],
+    heads: 0,
     blocks: new Set(),
     sentFrom: new Map(),
     maxInFlight: 0,
@@ -62,6 +72,14 @@ function recorder(options: { failPart?: number; partDelayMs?: number } = {}): Re
       },
       abort: async (uploadId) => {
         record.aborted.push(uploadId);
+        return record.abortOutcome;
+      },
+      abortLate: (created) => {
+        record.late.push(created);
+      },
+      storedSha256: async () => {
+        record.heads++;
+        return record.storedSha256;
       },
     },
   };
@@ -72,7 +90,7 @@ const reassembled = (parts: Map<number, Buffer>) =>
   Buffer.concat([...parts.keys()].sort((a, b) => a - b).map((n) => parts.get(n) as Buffer));
 
 describe('uploadInParts', () => {
-  const settings = { partSize: 10 * KiB, partConcurrency: 3 };
+  const settings = { partSize: 10 * KiB, partConcurrency: 3, requestTimeoutMs: 500 };
 
   it('sends every part at its offset and completes with the parts in order', async () => {
     const data = randomBytes(95 * KiB); // 9 full parts and one of 5 KiB
@@ -229,6 +247,127 @@ describe('uploadInParts', () => {
       ).rejects.toThrow('part 2 refused');
       expect(record.aborted).toEqual(['upload-1']);
       expect(record.completed).toBeUndefined();
+    });
+  });
+
+  describe('when the deadline passes in a request whose answer is late', () => {
+    const SHA = 'f'.repeat(64);
+    const deadlineAfter = (ms: number) => {
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(new Error('deadline')), ms);
+      return controller.signal;
+    };
+    /** A complete the server took, whose answer is held until its request is destroyed. */
+    const slowComplete = (record: Recorder) => {
+      record.requests.complete = (_id, parts, signal) =>
+        new Promise((_resolve, reject) => {
+          record.completed = parts;
+          signal.addEventListener('abort', () => reject(new Error('request destroyed')));
+        });
+    };
+
+    it('a late create: stops waiting at the deadline and hands the create over to be aborted', async () => {
+      const record = recorder();
+      let answer: (id: string) => void = () => undefined;
+      record.requests.create = () => new Promise((resolve) => (answer = resolve));
+      const started = Date.now();
+      await expect(
+        uploadInParts(
+          record.requests,
+          sourceOf(randomBytes(20 * KiB)),
+          settings,
+          deadlineAfter(20),
+        ),
+      ).rejects.toThrow('deadline');
+      expect(Date.now() - started).toBeLessThan(1_000);
+      expect(record.late).toHaveLength(1);
+      answer('late-upload');
+      await expect(record.late[0]).resolves.toBe('late-upload');
+      expect(record.parts.size).toBe(0);
+    });
+
+    it('a complete cut off by the deadline, aborted before the server committed: failure', async () => {
+      const record = recorder();
+      slowComplete(record);
+      await expect(
+        uploadInParts(
+          record.requests,
+          sourceOf(randomBytes(20 * KiB)),
+          settings,
+          deadlineAfter(50),
+        ),
+      ).rejects.toThrow('request destroyed');
+      expect(record.aborted).toEqual(['upload-1']);
+      expect(record.heads).toBe(0);
+    });
+
+    it('a complete cut off by the deadline that the server had committed: success', async () => {
+      const record = recorder();
+      slowComplete(record);
+      record.abortOutcome = 'gone';
+      record.storedSha256 = SHA;
+      await uploadInParts(
+        record.requests,
+        sourceOf(randomBytes(20 * KiB)),
+        settings,
+        deadlineAfter(50),
+      );
+      expect(record.aborted).toEqual(['upload-1']);
+      expect(record.heads).toBe(1);
+    });
+
+    it('a complete cut off, the upload gone, other bytes on the key: failure', async () => {
+      const record = recorder();
+      slowComplete(record);
+      record.abortOutcome = 'gone';
+      record.storedSha256 = 'a'.repeat(64);
+      await expect(
+        uploadInParts(
+          record.requests,
+          sourceOf(randomBytes(20 * KiB)),
+          settings,
+          deadlineAfter(50),
+        ),
+      ).rejects.toThrow('request destroyed');
+      expect(record.heads).toBe(1);
+    });
+
+    it('a server that cannot settle it: failure within one request deadline', async () => {
+      const record = recorder();
+      slowComplete(record);
+      record.requests.abort = () => new Promise<AbortOutcome>(() => undefined);
+      const started = Date.now();
+      await expect(
+        uploadInParts(
+          record.requests,
+          sourceOf(randomBytes(20 * KiB)),
+          settings,
+          deadlineAfter(50),
+        ),
+      ).rejects.toThrow('request destroyed');
+      const ms = Date.now() - started;
+      expect(ms).toBeGreaterThanOrEqual(50 + settings.requestTimeoutMs - 20);
+      expect(ms).toBeLessThan(50 + settings.requestTimeoutMs + 1_000);
+    });
+
+    it('a complete the server refused (an answer): aborted, the key not looked at', async () => {
+      const record = recorder();
+      record.abortOutcome = 'gone';
+      record.storedSha256 = SHA;
+      record.requests.complete = () =>
+        Promise.reject(
+          Object.assign(new Error('InvalidPart'), { $metadata: { httpStatusCode: 400 } }),
+        );
+      await expect(
+        uploadInParts(
+          record.requests,
+          sourceOf(randomBytes(20 * KiB)),
+          settings,
+          new AbortController().signal,
+        ),
+      ).rejects.toThrow('InvalidPart');
+      expect(record.aborted).toEqual(['upload-1']);
+      expect(record.heads).toBe(0);
     });
   });
 });

@@ -1,4 +1,7 @@
+import { deadline, raceAbort } from '../util/deadline.js';
 import type { PartSource } from './object-store.js';
+import type { AbortOutcome } from './pending-aborts.js';
+import { answerMissed } from './storage-errors.js';
 
 /** A part the server took, for CompleteMultipartUpload. */
 export interface UploadedPart {
@@ -6,9 +9,12 @@ export interface UploadedPart {
   etag: string;
 }
 
-/** The four requests of a multipart upload, in a store's own client. */
+/** The requests of a multipart upload, in a store's own client. */
 export interface MultipartRequests {
-  /** CreateMultipartUpload with the SHA-256 as user metadata; resolves with the upload id. */
+  /**
+   * CreateMultipartUpload with the SHA-256 as user metadata; resolves with the upload id. Bounded
+   * by the request deadline only: an upload that stops waiting for it hands it to `abortLate`.
+   */
   create(): Promise<string>;
   /**
    * UploadPart; resolves with the part's ETag. `data` is a view of a pooled buffer that is
@@ -20,9 +26,50 @@ export interface MultipartRequests {
     data: Buffer,
     signal: AbortSignal,
   ): Promise<string>;
-  complete(uploadId: string, parts: UploadedPart[]): Promise<void>;
+  /** CompleteMultipartUpload; the request is destroyed when `signal` aborts. */
+  complete(uploadId: string, parts: UploadedPart[], signal: AbortSignal): Promise<void>;
   /** Aborts the multipart upload, or keeps it to retry later (`PendingAborts.abortOrKeep`). */
-  abort(uploadId: string): Promise<void>;
+  abort(uploadId: string): Promise<AbortOutcome>;
+  /** Aborts the upload a create resolves with once it does (`PendingAborts.abortWhenCreated`). */
+  abortLate(created: Promise<string>): void;
+  /** The SHA-256 recorded on the key now; `undefined` when there is no object (or no SHA-256). */
+  storedSha256(): Promise<string | undefined>;
+}
+
+/**
+ * Settles the outcome of a commit request (a PutObject, a CompleteMultipartUpload) that failed:
+ * when the server's answer was missed (a deadline, an abort, a lost connection), the request may
+ * have taken effect all the same. `cancel` first makes sure it cannot any more where that is
+ * possible (aborting the multipart upload: `aborted` means nothing was stored); then the key is
+ * looked at, and our SHA-256 there means the bytes were stored: the call succeeded. Returns
+ * whether it did, within `withinMs` (one request deadline for the whole settling); an outcome
+ * not found by then counts as not stored (the abort, if it is still on its way, carries on).
+ */
+export async function storedDespite(
+  err: unknown,
+  check: {
+    sha256: string;
+    storedSha256(): Promise<string | undefined>;
+    cancel?: () => Promise<AbortOutcome>;
+  },
+  withinMs: number,
+): Promise<boolean> {
+  if (!answerMissed(err)) {
+    await check.cancel?.();
+    return false;
+  }
+  const settle = async () => {
+    if ((await check.cancel?.()) === 'aborted') return false;
+    return (await check.storedSha256()) === check.sha256;
+  };
+  const budget = deadline(withinMs);
+  try {
+    return await raceAbort(settle(), budget.signal, () => new Error('not settled in time'));
+  } catch {
+    return false;
+  } finally {
+    budget.clear();
+  }
 }
 
 /**
@@ -30,13 +77,19 @@ export interface MultipartRequests {
  * at its offset: as a view of the body's own memory when it offers one (`viewAt`: no copy, no
  * buffer), else read straight into one of `concurrency` buffers (memory is partSize x
  * concurrency whatever the size). No part is cut from stream chunks. The first failure, or
- * `signal`, stops the upload; the parts in flight are awaited and the multipart upload aborted
- * before the error is thrown.
+ * `signal`, stops the upload: the part requests in flight are destroyed (`sendPart` gets the
+ * signal), awaited, and the multipart upload aborted before the error is thrown.
+ *
+ * Every upload id created is completed or aborted: a create still unanswered when `signal` aborts
+ * is handed to `abortLate`. A complete cut off by `signal` or failing without an answer is
+ * settled before returning (`storedDespite`): the upload is aborted, and if it was already gone,
+ * our SHA-256 on the key means success. So the outcome reported is the outcome stored, at most
+ * one request deadline after `signal`.
  */
 export async function uploadInParts(
   requests: MultipartRequests,
   body: PartSource,
-  settings: { partSize: number; partConcurrency: number },
+  settings: { partSize: number; partConcurrency: number; requestTimeoutMs: number },
   signal: AbortSignal,
 ): Promise<void> {
   const { partSize, partConcurrency } = settings;
@@ -47,9 +100,14 @@ export async function uploadInParts(
   if (signal.aborted) stopOnSignal();
 
   let uploadId: string | undefined;
+  let committing = false;
   try {
     signal.throwIfAborted();
-    uploadId = await requests.create();
+    const created = requests.create();
+    uploadId = await raceAbort(created, signal, () => {
+      requests.abortLate(created);
+      return signal.reason instanceof Error ? signal.reason : new Error('aborted');
+    });
     const id = uploadId;
     const parts: UploadedPart[] = [];
     let failure: { error: unknown } | undefined;
@@ -84,10 +142,25 @@ export async function uploadInParts(
     if (signal.aborted) throw signal.reason;
 
     parts.sort((a, b) => a.partNumber - b.partNumber);
-    await requests.complete(id, parts);
+    committing = true;
+    await requests.complete(id, parts, signal);
   } catch (err) {
-    if (uploadId !== undefined) await requests.abort(uploadId);
-    throw err;
+    if (uploadId === undefined) throw err;
+    const id = uploadId;
+    if (!committing) {
+      await requests.abort(id);
+      throw err;
+    }
+    const stored = await storedDespite(
+      err,
+      {
+        sha256: body.sha256,
+        storedSha256: () => requests.storedSha256(),
+        cancel: () => requests.abort(id),
+      },
+      settings.requestTimeoutMs,
+    );
+    if (!stored) throw err;
   } finally {
     signal.removeEventListener('abort', stopOnSignal);
   }

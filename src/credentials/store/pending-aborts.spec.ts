@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { ProjectNotFoundError } from '../errors.js';
 import { PendingAborts } from './pending-aborts.js';
 
 /** An abort function that fails while `down` is true, and records its calls. */
@@ -87,5 +88,43 @@ describe('PendingAborts', () => {
     await pending.close();
     expect(state.calls).toBe(before + 1);
     expect(jest.getTimerCount()).toBe(0);
+  });
+
+  it('says what the abort found: aborted, gone (NoSuchUpload, also as a typed error), kept', async () => {
+    const { state, abort } = server();
+    const pending = new PendingAborts(abort, { firstDelayMs: 60_000 });
+    expect(await pending.abortOrKeep('b', 'k', 'u1')).toBe('kept');
+    state.down = false;
+    expect(await pending.abortOrKeep('b', 'k', 'u2')).toBe('aborted');
+    state.noSuchUpload = true;
+    expect(await pending.abortOrKeep('b', 'k', 'u3')).toBe('gone');
+    const typed = new PendingAborts(async () => {
+      throw new ProjectNotFoundError('b', 'k', { code: 'NoSuchUpload', status: 404 });
+    });
+    expect(await typed.abortOrKeep('b', 'k', 'u4')).toBe('gone');
+    await pending.close();
+  });
+
+  it('aborts the upload of a create answered late, and close() waits for that answer', async () => {
+    const { state, abort } = server();
+    state.down = false;
+    const pending = new PendingAborts(abort);
+    let answer: (id: string) => void = () => undefined;
+    pending.abortWhenCreated('b', 'k', new Promise((resolve) => (answer = resolve)));
+    let closed = false;
+    const closing = pending.close().then(() => (closed = true));
+    await jest.advanceTimersByTimeAsync(10);
+    expect(closed).toBe(false);
+    answer('late-upload');
+    await closing;
+    expect(state.calls).toBe(1);
+  });
+
+  it('a late create that failed leaves nothing to abort', async () => {
+    const { state, abort } = server();
+    const pending = new PendingAborts(abort);
+    pending.abortWhenCreated('b', 'k', Promise.reject(new Error('timed out')));
+    await pending.close();
+    expect(state.calls).toBe(0);
   });
 });

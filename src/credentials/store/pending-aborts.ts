@@ -1,4 +1,10 @@
+import { CredentialsError, type ErrorSummary } from '../errors.js';
+import { RedactingLogger } from '../util/redact.js';
 import { summarizeError } from './storage-errors.js';
+
+/** What an abort found: `aborted` (nothing of it will be stored), `gone` (no such upload any
+ * more: completed, or aborted before), `kept` (the server could not be reached: retried later). */
+export type AbortOutcome = 'aborted' | 'gone' | 'kept';
 
 interface PendingAbort {
   bucket: string;
@@ -29,6 +35,9 @@ export class PendingAborts {
   readonly #giveUpAfterMs: number;
   #timer?: NodeJS.Timeout;
   #flushing?: Promise<void>;
+  /** CreateMultipartUploads still awaited after their upload gave up on them. */
+  readonly #lateCreates = new Set<Promise<void>>();
+  readonly #logger = new RedactingLogger('Credentials');
 
   constructor(
     private readonly abort: (bucket: string, key: string, uploadId: string) => Promise<void>,
@@ -44,8 +53,12 @@ export class PendingAborts {
   }
 
   /** Aborts now; if that fails, keeps the upload for a later attempt. Never throws. */
-  async abortOrKeep(bucket: string, key: string, uploadId: string): Promise<void> {
-    if (await this.tryAbort(bucket, key, uploadId)) return;
+  async abortOrKeep(bucket: string, key: string, uploadId: string): Promise<AbortOutcome> {
+    const outcome = await this.tryAbort(bucket, key, uploadId);
+    if (outcome !== 'kept') return outcome;
+    this.#logger.warn(
+      `Could not abort a multipart upload of "${key}" in bucket "${bucket}": retrying in the background`,
+    );
     const now = Date.now();
     this.#pending.set(uploadId, {
       bucket,
@@ -56,6 +69,20 @@ export class PendingAborts {
       nextAt: now + this.#firstDelayMs,
     });
     this.schedule();
+    return 'kept';
+  }
+
+  /**
+   * Aborts the upload that `created` (a CreateMultipartUpload its upload stopped waiting for)
+   * resolves with, whenever its answer arrives; `close()` waits for it. Never throws.
+   */
+  abortWhenCreated(bucket: string, key: string, created: Promise<string>): void {
+    const late = created.then(
+      (uploadId) => this.abortOrKeep(bucket, key, uploadId).then(() => undefined),
+      () => undefined,
+    );
+    this.#lateCreates.add(late);
+    void late.then(() => this.#lateCreates.delete(late));
   }
 
   /** Retries every kept abort now (one pass at a time). */
@@ -68,6 +95,7 @@ export class PendingAborts {
 
   /** One last attempt, then the timer is released. */
   async close(): Promise<void> {
+    await Promise.all(this.#lateCreates);
     clearTimeout(this.#timer);
     this.#timer = undefined;
     await this.flush();
@@ -75,14 +103,16 @@ export class PendingAborts {
     this.#timer = undefined;
   }
 
-  private async tryAbort(bucket: string, key: string, uploadId: string): Promise<boolean> {
+  private async tryAbort(bucket: string, key: string, uploadId: string): Promise<AbortOutcome> {
     try {
       await this.abort(bucket, key, uploadId);
-      return true;
+      return 'aborted';
     } catch (err) {
-      // Already gone (completed elsewhere, or aborted by an earlier attempt whose answer was lost).
-      const { code, name, status } = summarizeError(err);
-      return code === 'NoSuchUpload' || name === 'NoSuchUpload' || status === 404;
+      // Already gone (completed, or aborted by an earlier attempt whose answer was lost).
+      const { code, name, status } =
+        err instanceof CredentialsError ? ((err.cause ?? {}) as ErrorSummary) : summarizeError(err);
+      const gone = code === 'NoSuchUpload' || name === 'NoSuchUpload' || status === 404;
+      return gone ? 'gone' : 'kept';
     }
   }
 
@@ -90,10 +120,14 @@ export class PendingAborts {
     const now = Date.now();
     for (const entry of [...this.#pending.values()]) {
       if (!due(entry)) continue;
-      if (await this.tryAbort(entry.bucket, entry.key, entry.uploadId)) {
+      if ((await this.tryAbort(entry.bucket, entry.key, entry.uploadId)) !== 'kept') {
         this.#pending.delete(entry.uploadId);
       } else if (now - entry.firstFailedAt > this.#giveUpAfterMs) {
         this.#pending.delete(entry.uploadId);
+        this.#logger.error(
+          `Gave up aborting a multipart upload of "${entry.key}" in bucket "${entry.bucket}" ` +
+            'after retrying: its parts stay on the server until a lifecycle rule removes them',
+        );
       } else {
         entry.delayMs = Math.min(this.#maxDelayMs, entry.delayMs * 2);
         entry.nextAt = Date.now() + entry.delayMs;

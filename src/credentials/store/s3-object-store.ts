@@ -12,7 +12,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { loadAdapter } from '../backends/optional-peer.js';
 import type { TransferSettings } from '../config/transfer-settings.js';
-import { uploadInParts } from './multipart-upload.js';
+import { storedDespite, uploadInParts } from './multipart-upload.js';
 import { PendingAborts } from './pending-aborts.js';
 import { ProjectNotFoundError } from '../errors.js';
 import { deadline, raceAbort } from '../util/deadline.js';
@@ -44,18 +44,20 @@ export interface S3StoreConfig {
 
 /**
  * The `x-amz-content-sha256` of an upload request, so that the SDK's signer does not hash the
- * body again: for PutObject the SHA-256 the module already computed (the body is still signed),
- * for UploadPart `UNSIGNED-PAYLOAD` unless `signParts`. `undefined`: let the signer hash it.
+ * body again: for PutObject the SHA-256 the module already computed (the body is still signed,
+ * and the server checks it), for UploadPart `UNSIGNED-PAYLOAD` where `unsignedParts` (HTTPS
+ * without `signParts`: TLS protects each part). `undefined`: let the signer hash it (the server
+ * then checks the part's bytes against it).
  */
 function payloadHash(
   command: string | undefined,
   input: unknown,
-  signParts: boolean,
+  unsignedParts: boolean,
 ): string | undefined {
   if (command === 'PutObjectCommand') {
     return (input as { Metadata?: Record<string, string> }).Metadata?.[SHA256_METADATA_KEY];
   }
-  if (command === 'UploadPartCommand' && !signParts) return 'UNSIGNED-PAYLOAD';
+  if (command === 'UploadPartCommand' && unsignedParts) return 'UNSIGNED-PAYLOAD';
   return undefined;
 }
 
@@ -73,6 +75,9 @@ export class S3ObjectStore implements ObjectStore {
 
   constructor(private readonly config: S3StoreConfig) {
     const { transfer } = config;
+    // No endpoint: AWS itself, over HTTPS.
+    const tls = config.endpoint === undefined || new URL(config.endpoint).protocol === 'https:';
+    const unsignedParts = tls && !transfer.signParts;
     this.client = new S3Client({
       region: config.region,
       endpoint: config.endpoint,
@@ -94,7 +99,7 @@ export class S3ObjectStore implements ObjectStore {
     });
     this.client.middlewareStack.add(
       (next, context) => (args) => {
-        const hash = payloadHash(context.commandName, args.input, transfer.signParts);
+        const hash = payloadHash(context.commandName, args.input, unsignedParts);
         const { request } = args as { request: { headers?: Record<string, string> } };
         if (hash && request.headers) request.headers['x-amz-content-sha256'] = hash;
         return next(args);
@@ -125,6 +130,16 @@ export class S3ObjectStore implements ObjectStore {
         { abortSignal: signal },
       );
     } catch (err) {
+      // The server may have stored the body although its answer was missed (a slow commit).
+      if (
+        await storedDespite(
+          err,
+          { sha256, storedSha256: () => this.storedSha256(bucket, key) },
+          this.config.transfer.requestTimeoutMs,
+        )
+      ) {
+        return;
+      }
       throw uploadFailure(err, call, signal, this.config.transfer.uploadTimeoutMs);
     }
   }
@@ -138,8 +153,11 @@ export class S3ObjectStore implements ObjectStore {
     void this.pendingAborts.flush();
     const call = { operation: 'upload', bucket, key };
     const { client } = this;
-    const bounded = <T>(operation: string, send: (abortSignal: AbortSignal) => Promise<T>) =>
-      this.metadataCall({ operation, bucket, key }, send);
+    const bounded = <T>(
+      operation: string,
+      send: (abortSignal: AbortSignal) => Promise<T>,
+      until?: AbortSignal,
+    ) => this.metadataCall({ operation, bucket, key }, send, until);
     try {
       await uploadInParts(
         {
@@ -174,25 +192,30 @@ export class S3ObjectStore implements ObjectStore {
             if (!sent.ETag) throw new Error(`UploadPart ${partNumber} returned no ETag`);
             return sent.ETag;
           },
-          complete: async (uploadId, parts) => {
-            await bounded('upload', (abortSignal) =>
-              client.send(
-                new CompleteMultipartUploadCommand({
-                  Bucket: bucket,
-                  Key: key,
-                  UploadId: uploadId,
-                  MultipartUpload: {
-                    Parts: parts.map(({ partNumber, etag }) => ({
-                      PartNumber: partNumber,
-                      ETag: etag,
-                    })),
-                  },
-                }),
-                { abortSignal },
-              ),
+          complete: async (uploadId, parts, until) => {
+            await bounded(
+              'upload',
+              (abortSignal) =>
+                client.send(
+                  new CompleteMultipartUploadCommand({
+                    Bucket: bucket,
+                    Key: key,
+                    UploadId: uploadId,
+                    MultipartUpload: {
+                      Parts: parts.map(({ partNumber, etag }) => ({
+                        PartNumber: partNumber,
+                        ETag: etag,
+                      })),
+                    },
+                  }),
+                  { abortSignal },
+                ),
+              until,
             );
           },
           abort: (uploadId) => this.pendingAborts.abortOrKeep(bucket, key, uploadId),
+          abortLate: (created) => this.pendingAborts.abortWhenCreated(bucket, key, created),
+          storedSha256: () => this.storedSha256(bucket, key),
         },
         body,
         this.config.transfer,
@@ -209,6 +232,19 @@ export class S3ObjectStore implements ObjectStore {
         this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal }),
       );
       return head.ETag;
+    } catch (err) {
+      if (err instanceof ProjectNotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  /** The SHA-256 recorded on `key`, or `undefined` when there is no object. */
+  private async storedSha256(bucket: string, key: string): Promise<string | undefined> {
+    try {
+      const head = await this.metadataCall({ operation: 'head', bucket, key }, (abortSignal) =>
+        this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal }),
+      );
+      return head.Metadata?.[SHA256_METADATA_KEY];
     } catch (err) {
       if (err instanceof ProjectNotFoundError) return undefined;
       throw err;
@@ -250,15 +286,20 @@ export class S3ObjectStore implements ObjectStore {
     this.client.destroy();
   }
 
-  /** A call that answers with headers: bounded by the request deadline, retries included. */
+  /**
+   * A call that answers with headers: bounded by the request deadline, retries included, and
+   * destroyed when `until` (an upload's deadline) aborts first.
+   */
   private async metadataCall<T>(
     call: StorageCall,
     send: (signal: AbortSignal) => Promise<T>,
+    until?: AbortSignal,
   ): Promise<T> {
     const ms = this.config.transfer.requestTimeoutMs;
     const guard = deadline(ms);
+    const signal = until ? AbortSignal.any([guard.signal, until]) : guard.signal;
     try {
-      return await raceAbort(send(guard.signal), guard.signal, () => deadlineExceeded(call, ms));
+      return await raceAbort(send(signal), signal, () => deadlineExceeded(call, ms));
     } catch (err) {
       throw toStorageError(err, call);
     } finally {

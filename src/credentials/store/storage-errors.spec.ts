@@ -9,6 +9,7 @@ import {
   StorageUnavailableError,
 } from '../errors.js';
 import {
+  answerMissed,
   deadlineExceeded,
   type StorageCall,
   summarizeError,
@@ -72,6 +73,14 @@ describe('toStorageError with AWS SDK errors', () => {
       StorageUnavailableError,
     ],
     ['SlowDown 503', sdkError('SlowDown', 503), BUCKET_CALL, StorageUnavailableError],
+    ['BadDigest (a body changed in transit)', sdkError('BadDigest', 400), KEY_CALL, IntegrityError],
+    [
+      'XAmzContentSHA256Mismatch',
+      sdkError('XAmzContentSHA256Mismatch', 400),
+      KEY_CALL,
+      IntegrityError,
+    ],
+    ['BadDigest from minio-js', minioError('BadDigest'), KEY_CALL, IntegrityError],
   ])('maps %s', (_label, err, call, expected) => {
     expect(toStorageError(err, call)).toBeInstanceOf(expected);
   });
@@ -189,5 +198,24 @@ describe('deadlineExceeded', () => {
     expect(err.message).toContain('download');
     expect(err.message).toContain('demo.zip');
     expect(err.message).toContain('1500 ms');
+  });
+});
+
+describe('answerMissed', () => {
+  it.each<[string, unknown, boolean]>([
+    ['a deadline', deadlineExceeded(KEY_CALL, 1_000), true],
+    [
+      'an abort',
+      Object.assign(new Error('aborted'), { name: 'AbortError', code: 'ABORT_ERR' }),
+      true,
+    ],
+    ['a reset', Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), true],
+    ['a mapped network error', toStorageError({ code: 'ECONNRESET' }, KEY_CALL), true],
+    ['a 500 answer', sdkError('InternalError', 500), false],
+    ['a mapped 500 answer', toStorageError(sdkError('InternalError', 500), KEY_CALL), false],
+    ['a minio error code', minioError('InvalidPart'), false],
+    ['access denied', toStorageError(sdkError('AccessDenied', 403), KEY_CALL), false],
+  ])('%s: %s', (_label, err, missed) => {
+    expect(answerMissed(err)).toBe(missed);
   });
 });

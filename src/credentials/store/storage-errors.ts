@@ -3,9 +3,13 @@ import {
   BucketNotFoundError,
   CredentialsError,
   type ErrorSummary,
+  IntegrityError,
   ProjectNotFoundError,
   StorageUnavailableError,
 } from '../errors.js';
+
+/** The server refused a body whose bytes do not match the checksum it was sent with. */
+const DIGEST_MISMATCH = new Set(['BadDigest', 'XAmzContentSHA256Mismatch']);
 
 export interface StorageCall {
   /** What was being done, for the message: `upload of "x"`. */
@@ -68,6 +72,12 @@ export function toStorageError(err: unknown, call: StorageCall): CredentialsErro
     call.key === undefined ? `bucket "${call.bucket}"` : `"${call.key}" in bucket "${call.bucket}"`;
 
   if (has('NoSuchKey')) return new ProjectNotFoundError(call.bucket, call.key ?? '', summary);
+  if (codes.some((c) => DIGEST_MISMATCH.has(c))) {
+    return new IntegrityError(
+      `The storage server refused the bytes sent during ${call.operation} of ${where}: they do not match their checksum (changed in transit)`,
+      summary,
+    );
+  }
   if (has('NoSuchBucket')) return new BucketNotFoundError(call.bucket, summary);
   if (codes.some((c) => ACCESS_DENIED.has(c)) || summary.status === 401 || summary.status === 403) {
     return new AccessDeniedError(
@@ -108,4 +118,17 @@ export function uploadFailure(
   uploadTimeoutMs: number,
 ): CredentialsError {
   return signal.aborted ? deadlineExceeded(call, uploadTimeoutMs) : toStorageError(err, call);
+}
+
+/**
+ * Whether a request failed without the server's answer (a deadline, an abort, a lost
+ * connection), so that it may have taken effect on the server all the same. An error the server
+ * answered (a status or an S3 error code) means it did not.
+ */
+export function answerMissed(err: unknown): boolean {
+  if (err instanceof CredentialsError && !(err instanceof StorageUnavailableError)) return false;
+  const { status, code } =
+    err instanceof CredentialsError ? ((err.cause ?? {}) as ErrorSummary) : summarizeError(err);
+  // S3 error codes are CamelCase (`InternalError`); Node's are not (`ECONNRESET`, `ABORT_ERR`).
+  return status === undefined && (code === undefined || /^[A-Z0-9_]+$/.test(code));
 }

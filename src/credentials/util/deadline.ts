@@ -10,6 +10,31 @@ export function deadline(ms: number): { signal: AbortSignal; clear(): void } {
 }
 
 /**
+ * An `AbortSignal` that fires `graceMs` after `signal` does: the bound of the clean-up a call
+ * may still do once it was told to stop. `clear()` stops it.
+ */
+export function graceAfter(
+  signal: AbortSignal,
+  graceMs: number,
+): { signal: AbortSignal; clear(): void } {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const start = () => {
+    timer = setTimeout(() => controller.abort(), graceMs);
+    timer.unref();
+  };
+  if (signal.aborted) start();
+  else signal.addEventListener('abort', start, { once: true });
+  return {
+    signal: controller.signal,
+    clear: () => {
+      signal.removeEventListener('abort', start);
+      clearTimeout(timer);
+    },
+  };
+}
+
+/**
  * Resolves or rejects like `promise`, unless `signal` aborts first; then rejects with
  * `onAbort()`. The promise itself is not cancelled: pair this with a client-level timeout.
  */
