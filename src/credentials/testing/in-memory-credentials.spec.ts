@@ -50,6 +50,40 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
   );
 }
 
+describe('InMemoryCredentials covers the whole Credentials class', () => {
+  /** What the base class has that is not part of the contract's methods. */
+  const NOT_METHODS = new Set(['constructor', 'toJSON', 'getRegistryTokenWithExpiry']);
+
+  it('overrides every public method of Credentials (a method added there fails here)', () => {
+    const methods = Object.getOwnPropertyNames(Credentials.prototype).filter(
+      (name) => !NOT_METHODS.has(name),
+    );
+    // The abstract three (token, upload, download) are enforced by the compiler.
+    expect(methods.length).toBeGreaterThanOrEqual(6);
+    const missing = methods.filter((name) => !Object.hasOwn(InMemoryCredentials.prototype, name));
+    expect(missing).toEqual([]);
+  });
+
+  it('records a call of each of them', async () => {
+    const double = new InMemoryCredentials();
+    await double.uploadProject('p.zip', zipOf(64));
+    const calls: [CredentialsMethod, () => Promise<unknown>][] = [
+      ['getRegistryToken', () => double.getRegistryToken()],
+      ['getRegistryAuth', () => double.getRegistryAuth()],
+      ['getDockerConfig', () => double.getDockerConfig()],
+      ['getCredentials', () => double.getCredentials()],
+      ['getProjectDownloadUrl', () => double.getProjectDownloadUrl(double.bucket, 'p.zip', 60)],
+      ['checkStorage', () => double.checkStorage()],
+      ['checkRegistry', () => double.checkRegistry()],
+      ['downloadProject', () => double.downloadProject(double.bucket, 'p.zip')],
+    ];
+    for (const [method, call] of calls) {
+      await call();
+      expect(double.callsTo(method)).toHaveLength(1);
+    }
+  });
+});
+
 describe('InMemoryCredentials: its own options and helpers', () => {
   // What every implementation does (round trips, name, ZIP and size rules, typed errors,
   // registry auth, Docker config, presigned URLs, no secret shown) is tested once, on the double
