@@ -161,7 +161,8 @@ export function judge(m: Measurements): Results {
         }
         const other = contenderFor(mod, rule.vs, m.transfer);
         if (!other) continue;
-        const baseline = ONE_MIB_BASELINE[`${backend}.${rule.direction}.vs-${rule.vs}`];
+        const baseline =
+          ONE_MIB_BASELINE[`${backend}.${rule.direction}.${rule.body}.vs-${rule.vs}`];
         const min =
           sizeMiB === 1 && baseline !== undefined ? NO_REGRESSION_SHARE * baseline : rule.min;
         const value = other.medianMs / mod.medianMs;
@@ -189,10 +190,7 @@ export function judge(m: Measurements): Results {
             f.sizeMiB === sizeMiB,
         )?.growthMiB;
       const top = growth(largest);
-      if (top === undefined) {
-        notMeasured.add(`${rule.direction}.${rule.body}`);
-        continue;
-      }
+      if (top === undefined) continue;
       const base = `memory.${backend}.${rule.direction}`;
       targets.push({
         id: `${base}.${largest}MiB.${rule.body}`,
