@@ -79,10 +79,11 @@ export async function deleteObject(client: S3Client, key: string): Promise<void>
   await client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key }));
 }
 
-/** The upload body of `kind`, made from `file` (a Buffer is read before the timer starts). */
-export type BodySource = Buffer | Readable;
+type BodySource = Buffer | Readable;
+/** The Buffer of the last file read, reused by the next runs of that file (one at a time). */
 let lastBuffer: { file: string; data: Buffer } | undefined;
 
+/** A maker of upload bodies of `kind` from `file`; a Buffer is read here, before any timer. */
 export async function prepareBody(kind: Body, file: string): Promise<() => BodySource> {
   switch (kind) {
     case 'buffer': {
@@ -103,7 +104,7 @@ export async function prepareBody(kind: Body, file: string): Promise<() => BodyS
 }
 
 /** The module and raw clients of one process, each created once and shared by its rows. */
-export function nodeHost(): Host & { booted: Map<Backend, Promise<BootedModule>> } {
+export function nodeHost(): Host {
   const booted = new Map<Backend, Promise<BootedModule>>();
   const moduleOf = (b: Backend) => {
     if (!booted.has(b)) {
@@ -160,7 +161,6 @@ export function nodeHost(): Host & { booted: Map<Backend, Promise<BootedModule>>
   }
 
   return {
-    booted,
     async run(row, job) {
       if (row.client === 'module') await moduleOf(row.backend as Backend);
       const make = row.direction === 'upload' ? await prepareBody(row.body, job.file) : undefined;

@@ -90,13 +90,14 @@ function swiftVersion(): Promise<string> {
   });
 }
 
-async function leftovers(segmentsBefore: number): Promise<Leftovers> {
+/** What is left in Swift and the spool directory, beyond the segments there were `before`. */
+async function leftovers(before: { objects: number; bytes: number }): Promise<Leftovers> {
   const segments = await swiftContainerUsage(`${BUCKET}+segments`);
   const bucket = await swiftContainerUsage(BUCKET);
   const spool = await readdir(SPOOL_DIR).catch(() => []);
   return {
-    segmentObjects: segments.objects - segmentsBefore,
-    segmentMiB: segments.bytes / MiB,
+    segmentObjects: segments.objects - before.objects,
+    segmentMiB: (segments.bytes - before.bytes) / MiB,
     segmentNames: segments.names.slice(0, 10),
     objectsInBucket: bucket.objects,
     spoolFiles: spool.length,
@@ -122,7 +123,7 @@ async function main(): Promise<void> {
     const registry = await registryBench(PLAN.registry);
     log(`registry: ${registry.ecrApiCalls} ECR call(s) for ${registry.calls} calls`);
 
-    const before = (await swiftContainerUsage(`${BUCKET}+segments`)).objects;
+    const before = await swiftContainerUsage(`${BUCKET}+segments`);
     const transfer = await transferBench(admin, { rows, sizes: SIZES, runs: PLAN.runs, log });
     const afterTransfer = await leftovers(before);
     // Quick: one memory figure per kind of child (each module row of one backend, a raw client).
