@@ -25,7 +25,7 @@ export const SINK_DIR = path.join(BENCH_BASE, 'sink');
 /** The module's spoolDir in the bench (the default is the OS temporary directory). */
 export const SPOOL_DIR = path.join(BENCH_BASE, 'spool');
 
-/** The bench's own Swift s3api server, on ports apart from the test suite's (18080..18084). */
+/** The bench's own Swift s3api server, on ports apart from the test suite's (BENCH_S3_PORT..+4). */
 export const S3 = {
   port: Number(process.env.BENCH_S3_PORT || 28080),
   base: path.join(BENCH_BASE, 's3'),
@@ -106,9 +106,6 @@ export async function bootModule(
 // ---------------------------------------------------------------------------------------------
 // Data files
 
-export const sizeLabel = (bytes: number): string =>
-  bytes >= MiB ? `${bytes / MiB} MiB` : `${bytes / KiB} KiB`;
-
 export const dataFile = (bytes: number): string =>
   path.join(DATA_DIR, `project-${bytes / MiB}MiB.zip`);
 
@@ -143,17 +140,6 @@ export async function ensureDataFile(bytes: number): Promise<string> {
 // ---------------------------------------------------------------------------------------------
 // Figures
 
-/** A figure with its unit, as it appears in results.json. */
-export interface Quantity {
-  value: number;
-  unit: string;
-}
-
-export const q = (value: number, unit: string, digits = 3): Quantity => ({
-  value: Number.isFinite(value) ? Number(value.toPrecision(digits + 3)) : value,
-  unit,
-});
-
 export function median(values: number[]): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);
@@ -174,5 +160,5 @@ export const now = (): number => performance.now();
 /** Peak RSS of this process since it started (the kernel's high-water mark), in MiB. */
 export const maxRssMiB = (): number => process.resourceUsage().maxRSS / KiB;
 
-export const fmt = (value: number, digits = 1): string =>
-  Number.isFinite(value) ? value.toFixed(digits) : 'n/a';
+export const fmt = (value: number | null | undefined, digits = 1): string =>
+  value !== null && value !== undefined && Number.isFinite(value) ? value.toFixed(digits) : 'n/a';

@@ -1,25 +1,26 @@
 /**
- * The contenders of the transfer benchmark: the module on each backend, the raw client each
- * backend wraps (with that client's defaults), and Python boto3 (with its defaults). Each
- * uploads from a read stream of the same file (boto3: from the same file object) and downloads
- * into a file in the same folder (boto3's `download_file` writes a file, so everyone does).
+ * How each contender row (`rows.ts`) moves a project. Uploads read the same file: the module and
+ * the raw clients as a Buffer read beforehand (untimed), an fs read stream, or a stream that is not
+ * an fs stream; boto3 and curl from the file itself. Downloads write a file in the same folder
+ * (boto3's `download_file` writes a file, so everyone does).
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createInterface, type Interface } from 'node:readline';
-import type { Readable } from 'node:stream';
+import { createInterface } from 'node:readline';
+import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   CreateBucketCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Client as MinioClient } from 'minio';
-import type { CredentialsModuleOptions } from '../src/credentials/index.js';
 import {
   type Backend,
   bootModule,
@@ -31,29 +32,24 @@ import {
   S3,
   SPOOL_DIR,
 } from './common.js';
-import type { GcCounts } from './gc.js';
+import type { Body, ContenderRow } from './rows.js';
 
-/** What one transfer took. */
+/** What one transfer took: wall time and, where known, CPU time of the contender's process. */
 export interface Timing {
-  /** Wall time (ms). */
   ms: number;
-  /** CPU time of the contender's process during the transfer, all threads (ms). */
   cpuMs?: number;
-  /** The module's spool step within it: reading the source into the spool file (ms). */
-  spoolMs?: number[];
-  /** The module's send step within it: the multipart upload from the spool file (ms). */
-  sendMs?: number[];
-  /** Garbage collections, by kind, that started within each spool step (`bench/gc.ts`). */
-  spoolGc?: GcCounts[];
 }
 
-export interface Contender {
-  id: string;
-  label: string;
-  /** Upload `file` as `key` into the bench bucket. */
-  upload(file: string, key: string): Promise<Timing>;
-  /** Download `key` into `sink`. */
-  download(key: string, sink: string): Promise<Timing>;
+/** One transfer: an upload of `file` as `key`, or a download of `key` into `sink`. */
+export interface Job {
+  file: string;
+  key: string;
+  sink: string;
+}
+
+/** A set of rows served by one process (a worker, boto3's Python, or curl). */
+export interface Host {
+  run(row: ContenderRow, job: Job): Promise<Timing>;
   close(): Promise<void>;
 }
 
@@ -83,79 +79,102 @@ export async function deleteObject(client: S3Client, key: string): Promise<void>
   await client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key }));
 }
 
-async function timed(work: () => Promise<unknown>): Promise<Timing> {
-  const started = now();
-  const cpu = process.cpuUsage();
-  await work();
-  const used = process.cpuUsage(cpu);
-  return { ms: now() - started, cpuMs: (used.user + used.system) / 1000 };
+type BodySource = Buffer | Readable;
+/** The Buffer of the last file read, reused by the next runs of that file (one at a time). */
+let lastBuffer: { file: string; data: Buffer } | undefined;
+
+/** A maker of upload bodies of `kind` from `file`; a Buffer is read here, before any timer. */
+export async function prepareBody(kind: Body, file: string): Promise<() => BodySource> {
+  switch (kind) {
+    case 'buffer': {
+      if (lastBuffer?.file !== file) {
+        lastBuffer = undefined; // let the previous one go before the next is read
+        lastBuffer = { file, data: await readFile(file) };
+      }
+      const { data } = lastBuffer;
+      return () => data;
+    }
+    case 'fs-stream':
+      return () => createReadStream(file);
+    case 'stream':
+      return () => createReadStream(file).pipe(new PassThrough());
+    default:
+      throw new Error(`no Node contender for a ${kind} body yet`);
+  }
 }
 
-/**
- * The module on `backend`, booted as an app would (with `options`, default: none but the spool
- * directory, the bench's own folder on the same disk as the OS temporary directory, so that
- * left-over spool files can be counted).
- */
-export async function moduleContender(
-  backend: Backend,
-  options: CredentialsModuleOptions = {},
-  id = `module-${backend}`,
-): Promise<Contender & { booted: BootedModule }> {
-  await mkdir(SPOOL_DIR, { recursive: true });
-  const booted = await bootModule(moduleEnv(backend), { spoolDir: SPOOL_DIR, ...options });
-  const { credentials } = booted;
-  return {
-    id,
-    label: `module (${backend})`,
-    booted,
-    upload: (file, key) => timed(() => credentials.uploadProject(key, createReadStream(file))),
-    download: (key, sink) =>
-      timed(async () =>
-        pipeline(await credentials.downloadProject(BUCKET, key), createWriteStream(sink)),
-      ),
-    close: () => booted.close(),
+/** The module and raw clients of one process, each created once and shared by its rows. */
+export function nodeHost(): Host {
+  const booted = new Map<Backend, Promise<BootedModule>>();
+  const moduleOf = (b: Backend) => {
+    if (!booted.has(b)) {
+      booted.set(
+        b,
+        mkdir(SPOOL_DIR, { recursive: true }).then(() =>
+          bootModule(moduleEnv(b), { spoolDir: SPOOL_DIR }),
+        ),
+      );
+    }
+    return booted.get(b) as Promise<BootedModule>;
   };
-}
+  let aws: S3Client | undefined;
+  let minio: MinioClient | undefined;
+  const awsClient = () => (aws ??= adminS3Client());
+  const minioClient = () =>
+    (minio ??= new MinioClient({
+      endPoint: '127.0.0.1',
+      port: S3.port,
+      useSSL: false,
+      accessKey: S3.accessKey,
+      secretKey: S3.secretKey,
+      region: S3.region,
+      pathStyle: true,
+    }));
 
-/** `@aws-sdk/lib-storage` `Upload` and `GetObject` with their defaults (5 MiB parts, 4 at once). */
-export function rawAwsContender(): Contender {
-  const client = adminS3Client();
-  return {
-    id: 'raw-aws',
-    label: 'lib-storage Upload / GetObject',
-    upload: (file, key) =>
-      timed(() =>
-        new Upload({ client, params: { Bucket: BUCKET, Key: key, Body: createReadStream(file) } })
-          .done()
-          .then(() => undefined),
-      ),
-    download: (key, sink) =>
-      timed(async () => {
-        const object = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
-        await pipeline(object.Body as Readable, createWriteStream(sink));
-      }),
-    close: async () => client.destroy(),
-  };
-}
+  async function upload(row: ContenderRow, body: BodySource, key: string): Promise<void> {
+    if (row.client === 'module') {
+      const { credentials } = await moduleOf(row.backend as Backend);
+      await credentials.uploadProject(key, body);
+    } else if (row.backend === 'aws') {
+      // lib-storage's defaults: 5 MiB parts, 4 at once.
+      await new Upload({
+        client: awsClient(),
+        params: { Bucket: BUCKET, Key: key, Body: body },
+      }).done();
+    } else {
+      // minio: a stream of unknown size goes in 64 MiB parts.
+      await minioClient().putObject(BUCKET, key, body);
+    }
+  }
+  async function download(row: ContenderRow, key: string, sink: string): Promise<void> {
+    let source: Readable;
+    if (row.client === 'module') {
+      const { credentials } = await moduleOf(row.backend as Backend);
+      source = await credentials.downloadProject(BUCKET, key);
+    } else if (row.backend === 'aws') {
+      const object = await awsClient().send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+      source = object.Body as Readable;
+    } else {
+      source = await minioClient().getObject(BUCKET, key);
+    }
+    await pipeline(source, createWriteStream(sink));
+  }
 
-/** `minio` `putObject` (a stream of unknown size: 64 MiB parts) and `getObject`, defaults. */
-export function rawMinioContender(): Contender {
-  const client = new MinioClient({
-    endPoint: '127.0.0.1',
-    port: S3.port,
-    useSSL: false,
-    accessKey: S3.accessKey,
-    secretKey: S3.secretKey,
-    region: S3.region,
-    pathStyle: true,
-  });
   return {
-    id: 'raw-local',
-    label: 'minio putObject / getObject',
-    upload: (file, key) => timed(() => client.putObject(BUCKET, key, createReadStream(file))),
-    download: (key, sink) =>
-      timed(async () => pipeline(await client.getObject(BUCKET, key), createWriteStream(sink))),
-    close: async () => undefined,
+    async run(row, job) {
+      if (row.client === 'module') await moduleOf(row.backend as Backend);
+      const make = row.direction === 'upload' ? await prepareBody(row.body, job.file) : undefined;
+      const started = now();
+      const cpu = process.cpuUsage();
+      if (make) await upload(row, make(), job.key);
+      else await download(row, job.key, job.sink);
+      const used = process.cpuUsage(cpu);
+      return { ms: now() - started, cpuMs: (used.user + used.system) / 1000 };
+    },
+    async close() {
+      for (const b of booted.values()) await (await b).close();
+      aws?.destroy();
+    },
   };
 }
 
@@ -166,59 +185,78 @@ export interface Boto3Info {
   config: string;
 }
 
-/** Python boto3 `upload_fileobj` / `download_file` with its defaults, in one worker process. */
-export async function boto3Contender(): Promise<Contender & { info: Boto3Info }> {
+/** boto3 `upload_fileobj` / `download_file` with its defaults, in one Python worker process. */
+export async function boto3Host(): Promise<Host & { info: Boto3Info }> {
+  const script = path.join(ROOT, 'bench', 'boto3_worker.py');
   const child: ChildProcessWithoutNullStreams = spawn(
     '/usr/bin/python3',
-    [
-      path.join(ROOT, 'bench', 'boto3_worker.py'),
-      S3.endpoint,
-      S3.region,
-      S3.accessKey,
-      S3.secretKey,
-    ],
+    [script, S3.endpoint, S3.region, S3.accessKey, S3.secretKey],
     { stdio: ['pipe', 'pipe', 'pipe'] },
   );
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const lines: Interface = createInterface({ input: child.stdout });
-  const iterator = lines[Symbol.asyncIterator]();
-  const nextAnswer = async (): Promise<Record<string, unknown>> => {
-    const { value, done } = await iterator.next();
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const next = async (): Promise<Record<string, unknown>> => {
+    const { value, done } = await lines.next();
     if (done) throw new Error(`the boto3 worker exited: ${stderr.trim()}`);
     return JSON.parse(value as string) as Record<string, unknown>;
   };
-  const ready = await nextAnswer();
-  let queue = Promise.resolve();
-  const ask = (command: Record<string, string>): Promise<Timing> => {
-    const answer = queue.then(async () => {
+  const info = (await next()) as unknown as Boto3Info;
+  return {
+    info,
+    async run(row, job) {
+      const command =
+        row.direction === 'upload'
+          ? { op: 'upload', file: job.file, bucket: BUCKET, key: job.key }
+          : { op: 'download', bucket: BUCKET, key: job.key, file: job.sink };
       child.stdin.write(JSON.stringify(command) + '\n');
-      const reply = await nextAnswer();
+      const reply = await next();
       if (typeof reply.error === 'string') throw new Error(`boto3: ${reply.error}`);
       return { ms: reply.ms as number, cpuMs: reply.cpuMs as number };
-    });
-    queue = answer.then(
-      () => undefined,
-      () => undefined,
-    );
-    return answer;
-  };
-  return {
-    id: 'boto3',
-    label: 'boto3 upload_fileobj / download_file',
-    info: ready as unknown as Boto3Info,
-    upload: (file, key) => ask({ op: 'upload', file, bucket: BUCKET, key }),
-    download: (key, sink) => ask({ op: 'download', bucket: BUCKET, key, file: sink }),
-    close: async () => {
+    },
+    async close() {
       child.stdin.end();
-      await new Promise<void>((resolve) => {
-        if (child.exitCode !== null) resolve();
-        else child.once('exit', () => resolve());
-        setTimeout(() => {
-          child.kill();
-          resolve();
-        }, 5_000).unref();
-      });
+      if (child.exitCode === null) await new Promise((resolve) => child.once('exit', resolve));
     },
   };
+}
+
+/**
+ * curl with presigned URLs (no signing work in the client): `-T file` to a presigned PUT, or a
+ * presigned GET into the sink file. Its time is curl's own `time_total` (the process start is not
+ * counted); its CPU is not measured.
+ */
+export function curlHost(): Host {
+  const client = adminS3Client();
+  return {
+    async run(row, job) {
+      const upload = row.direction === 'upload';
+      const command = upload
+        ? new PutObjectCommand({ Bucket: BUCKET, Key: job.key })
+        : new GetObjectCommand({ Bucket: BUCKET, Key: job.key });
+      const url = await getSignedUrl(client, command, { expiresIn: 600 });
+      const args = upload ? ['-T', job.file, '-H', 'Expect:', '-o', '/dev/null'] : ['-o', job.sink];
+      const out = await new Promise<string>((resolve, reject) => {
+        const child = spawn('curl', ['-sS', '-f', '-w', '%{time_total}', ...args, url]);
+        let text = '';
+        child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (text += d.toString()));
+        child.on('error', reject);
+        child.on('close', (code) =>
+          code === 0 ? resolve(text) : reject(new Error(`curl: ${text}`)),
+        );
+      });
+      return { ms: Number(out.trim()) * 1000 };
+    },
+    close: async () => client.destroy(),
+  };
+}
+
+/** Whether curl is installed (the limit rows are left out without it). */
+export function hasCurl(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const child = spawn('curl', ['--version'], { stdio: 'ignore' });
+    child.on('error', () => resolve(false));
+    child.on('close', (code) => resolve(code === 0));
+  });
 }

@@ -1,20 +1,16 @@
 /**
- * Re-renders BENCHMARKS.md and the stdout table from bench/results.json without running the
- * benchmark again (after editing report.ts): `tsc -p bench/tsconfig.json && node
- * bench/dist/bench/render.js`.
+ * Re-judges a results.json with the current rules and re-renders its report without running the
+ * bench again: `tsc -p bench/tsconfig.json && node bench/dist/bench/render.js [results.json]`
+ * (default bench/results.json; a quick run's file goes back to bench/quick/).
  */
-import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT } from './common.js';
-import { renderMarkdown, renderTable, type Results } from './report.js';
+import { writeResults } from './outputs.js';
+import { renderText } from './report.js';
+import { judge, type Measurements } from './results.js';
 
-const results = JSON.parse(
-  readFileSync(path.join(ROOT, 'bench', 'results.json'), 'utf8'),
-) as Results;
-const file = path.join(ROOT, 'BENCHMARKS.md');
-writeFileSync(file, renderMarkdown(results));
-spawnSync(path.join(ROOT, 'node_modules', '.bin', 'prettier'), ['--write', file], {
-  stdio: 'ignore',
-});
-process.stdout.write(renderTable(results));
+const file = path.resolve(process.argv[2] ?? path.join(ROOT, 'bench/results.json'));
+const results = judge(JSON.parse(readFileSync(file, 'utf8')) as Measurements);
+writeResults(results, results.meta.quick);
+process.stdout.write(renderText(results));

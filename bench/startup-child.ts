@@ -1,7 +1,7 @@
 /**
  * Start-up of a Nest application context with the module, in a fresh process. Prints one JSON
  * line: the time from the start of this script to a booted context (imports of Nest and of the
- * module included), RSS before and after, and, with `--proof`, every module file this process
+ * module included), RSS after boot, and, with `--proof`, every module file this process
  * loaded after boot and one round trip (upload, download, registry token, credentials), taken
  * from the resolve hook's log (LOADS_LOG, see record-loads.ts) and from `require.cache`.
  *
@@ -12,7 +12,6 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const started = performance.now();
-const rssBefore = process.memoryUsage().rss;
 const backend = process.argv[2] as 'aws' | 'local';
 const proof = process.argv.includes('--proof');
 
@@ -51,7 +50,6 @@ await booted.close();
 process.stdout.write(
   JSON.stringify({
     bootMs,
-    rssBeforeMiB: rssBefore / 1024 / 1024,
     rssAfterMiB: rssAfter / 1024 / 1024,
     loaded,
   }) + '\n',

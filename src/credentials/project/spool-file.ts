@@ -40,7 +40,7 @@ export interface ChunkSource {
 /**
  * Bytes the spool file's write stream buffers before it asks for a pause: chunks queued behind
  * a write in flight go out together in one `writev`, so the writes overlap the reading and
- * hashing instead of adding to them (measured in BENCHMARKS.md, "The spool step").
+ * hashing instead of adding to them (measured: docs/BENCHMARKS.md, "Earlier findings").
  */
 const SPOOL_WRITE_BUFFER = 1024 * 1024;
 
