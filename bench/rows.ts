@@ -175,7 +175,8 @@ export const MEMORY_RULES: MemoryRule[] = [
  * the path does today. Whoever changes a path in src changes its line.
  */
 export const WHY: Partial<Record<`${Direction}.${Body}`, string>> = {
-  'upload.buffer': 'the Buffer is hashed, then sent in one PutObject however large',
+  'upload.buffer':
+    'the Buffer is hashed, then sent in partConcurrency parallel parts that are views of it (one PutObject up to one part)',
   'upload.fs-stream':
     'the stream is read, hashed and spooled to a temporary file before the first part goes out; boto3 sends 8 MiB parts in 10 threads from the start',
   'upload.stream': 'spooled like an fs stream before the first part goes out',
