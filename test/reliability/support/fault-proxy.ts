@@ -12,6 +12,11 @@
  * - `fail-http`: requests whose request line (`PUT /bucket/key?partNumber=1&uploadId=x HTTP/1.1`)
  *   matches `match` never reach the server: the proxy answers `status` with an S3-style error
  *   body itself, then closes that connection. `times` bounds how many requests fail.
+ * - `delay-response`: requests whose request line matches `match` reach the server in full (a
+ *   slow commit: the server has acted on them); once the request body has gone through, the
+ *   server's response bytes are held for `delayMs` from the first one before being forwarded.
+ *   Interim bytes before the body ends (`100 Continue`) pass at once. `times` bounds how many
+ *   responses are delayed.
  *
  * Requests are framed (Content-Length and chunked bodies) on every connection, so the request
  * lines seen are counted in `stats.requests` whatever the mode.
@@ -25,7 +30,8 @@ export type FaultMode =
   | { kind: 'pass' }
   | { kind: 'reset'; direction: Direction; afterBytes: number; times?: number }
   | { kind: 'blackhole' }
-  | { kind: 'fail-http'; match: RegExp; status?: number; times?: number };
+  | { kind: 'fail-http'; match: RegExp; status?: number; times?: number }
+  | { kind: 'delay-response'; match: RegExp; delayMs: number; times?: number };
 
 export interface FaultProxyStats {
   /** Connections accepted. */
@@ -40,6 +46,8 @@ export interface FaultProxyStats {
   resets: number;
   /** Requests answered by the proxy itself (`fail-http`). */
   failedRequests: number;
+  /** Responses held back by `delay-response`. */
+  delayedResponses: number;
   /** Bytes dropped by `blackhole`. */
   droppedBytes: number;
   /** Request lines seen, oldest first (the first 10,000). */
@@ -195,6 +203,16 @@ interface Connection {
   failing: boolean;
   /** Set once a reset is decided: nothing more is forwarded. */
   resetting: boolean;
+  /** The delay of the current request's response, once its head matched `delay-response`. */
+  delayNext?: number;
+  /** Set once that request's body has gone through: its response bytes are held from now on. */
+  delayMs?: number;
+  /** Response bytes held back, in order, and the timer that releases them. */
+  held: Buffer[];
+  releaseAt?: number;
+  releaseTimer?: NodeJS.Timeout;
+  /** The server ended or closed while bytes were held: done once they are out. */
+  serverDone?: 'end' | 'close';
   framer: RequestFramer;
 }
 
@@ -250,6 +268,7 @@ export class FaultProxy extends EventEmitter {
       bytesDown: 0,
       resets: 0,
       failedRequests: 0,
+      delayedResponses: 0,
       droppedBytes: 0,
       requests: [],
     };
@@ -261,8 +280,7 @@ export class FaultProxy extends EventEmitter {
       for (const conn of this.connections) if (conn.dropped) this.destroy(conn);
     }
     this.mode = mode;
-    this.budget =
-      mode.kind === 'reset' || mode.kind === 'fail-http' ? (mode.times ?? Infinity) : Infinity;
+    this.budget = 'times' in mode ? (mode.times ?? Infinity) : Infinity;
   }
 
   get currentMode(): FaultMode {
@@ -314,6 +332,7 @@ export class FaultProxy extends EventEmitter {
       dropped: false,
       failing: false,
       resetting: false,
+      held: [],
       framer: new RequestFramer(
         (head) => this.onHead(conn, head),
         (bytes) => {
@@ -321,6 +340,10 @@ export class FaultProxy extends EventEmitter {
         },
         () => {
           if (conn.failing) client.end();
+          if (conn.delayNext !== undefined) {
+            conn.delayMs = conn.delayNext;
+            conn.delayNext = undefined;
+          }
         },
       ),
     };
@@ -337,7 +360,8 @@ export class FaultProxy extends EventEmitter {
       if (!conn.dropped) server.end();
     });
     server.on('end', () => {
-      if (!conn.dropped) client.end();
+      if (conn.held.length > 0) conn.serverDone ??= 'end';
+      else if (!conn.dropped) client.end();
     });
     client.on('error', () => this.destroy(conn));
     client.on('close', () => this.destroy(conn));
@@ -347,7 +371,8 @@ export class FaultProxy extends EventEmitter {
       if (!conn.failing && !conn.dropped) this.destroy(conn);
     });
     server.on('close', () => {
-      if (!conn.failing && !conn.dropped) this.destroy(conn);
+      if (conn.held.length > 0) conn.serverDone = 'close';
+      else if (!conn.failing && !conn.dropped) this.destroy(conn);
     });
     server.connect(this.target.port, this.target.host);
   }
@@ -395,7 +420,33 @@ export class FaultProxy extends EventEmitter {
       }
     }
     conn.down += chunk.length;
+    if (conn.delayMs !== undefined || conn.held.length > 0) {
+      this.hold(conn, chunk);
+      return;
+    }
     this.forward(conn, 'downstream', chunk);
+  }
+
+  /** Queues response bytes until their release time (`delay-response`), keeping their order. */
+  private hold(conn: Connection, chunk: Buffer): void {
+    conn.held.push(chunk);
+    if (conn.delayMs !== undefined && conn.releaseAt === undefined) {
+      this.stats.delayedResponses++;
+      conn.releaseAt = Date.now() + conn.delayMs;
+    }
+    if (conn.releaseTimer) return;
+    conn.releaseTimer = setTimeout(
+      () => this.release(conn),
+      Math.max(0, (conn.releaseAt ?? 0) - Date.now()),
+    );
+  }
+
+  private release(conn: Connection): void {
+    conn.releaseTimer = undefined;
+    for (const chunk of conn.held.splice(0)) this.forward(conn, 'downstream', chunk);
+    if (conn.serverDone === 'end') conn.client.end();
+    if (conn.serverDone === 'close') this.destroy(conn);
+    conn.serverDone = undefined;
   }
 
   private onHead(conn: Connection, head: Head): void {
@@ -420,6 +471,13 @@ export class FaultProxy extends EventEmitter {
       if (head.expectContinue || (head.contentLength === 0 && !head.chunked)) conn.client.end();
       return;
     }
+    // A new request: the previous response (if it was held) is complete.
+    conn.delayMs = undefined;
+    conn.releaseAt = undefined;
+    if (mode.kind === 'delay-response' && this.budget > 0 && mode.match.test(head.line)) {
+      this.budget--;
+      conn.delayNext = mode.delayMs;
+    }
     this.forward(conn, 'upstream', head.raw);
   }
 
@@ -443,6 +501,7 @@ export class FaultProxy extends EventEmitter {
 
   private destroy(conn: Connection): void {
     if (!this.connections.delete(conn)) return;
+    clearTimeout(conn.releaseTimer);
     this.stats.open--;
     conn.client.destroy();
     conn.server.destroy();
