@@ -94,6 +94,8 @@ export interface Rig {
   spoolDir: string;
   /** The filesystem backend's root (its bucket is a directory in it). */
   projectsDir?: string;
+  /** Between an S3 backend and its server. */
+  proxy?: FaultProxy;
   handlers: HandlerLog;
   close(): Promise<void>;
 }
@@ -152,6 +154,7 @@ export async function startRig(options: RigOptions): Promise<Rig> {
     bucket,
     spoolDir,
     projectsDir,
+    proxy,
     handlers,
     close: () => app.close(),
   };

@@ -5,10 +5,13 @@
  */
 export const MiB = 1024 * 1024;
 
-/** Short deadlines, so that a cell that waits for one still runs in seconds. */
+/**
+ * Short deadlines, so that a cell that waits for one still runs in seconds; long enough that a
+ * 12 MiB upload through the proxy meets them on a loaded 2-core machine.
+ */
 export const MATRIX_SETTINGS = {
-  requestTimeoutMs: 1_000,
-  uploadTimeoutMs: 3_000,
+  requestTimeoutMs: 2_000,
+  uploadTimeoutMs: 5_000,
   partSize: 5 * MiB,
   partConcurrency: 2,
 } as const;
@@ -43,9 +46,9 @@ export const FAULTS = [
 ] as const;
 export type Fault = (typeof FAULTS)[number];
 
-/** Bytes of each body: Buffers of one part stay under `partSize`; the others span 4 parts. */
+/** Bytes of each body: Buffers of one part stay under `partSize`; the others span 3 parts. */
 export function bodySize(body: BodyKind): number {
-  return body === 'Buffer, one part' || body === 'Uint8Array' ? MiB : 20 * MiB;
+  return body === 'Buffer, one part' || body === 'Uint8Array' ? MiB : 12 * MiB;
 }
 
 export const isInMemory = (body: BodyKind): boolean =>
@@ -104,14 +107,13 @@ export function allCells(): Cell[] {
 }
 
 /**
- * The deadline a cell's call must settle within (plus `SLACK_MS`): a client that goes away or a
- * spool file that cannot be written is noticed at once; a server fault is bounded by the upload's
- * deadline; a shutdown aborts the uploads in flight at once.
+ * The deadline a cell's call must settle within (plus `SLACK_MS`), from the moment the fault
+ * strikes: a client that goes away is noticed at once, and a shutdown aborts the uploads in
+ * flight at once; a server fault, and a spool file that cannot be written (the call is timed
+ * from its start, the transfer of the body included), are bounded by the upload's deadline.
  */
 export function deadlineOf(fault: Fault): number {
-  if (isServerFault(fault)) return MATRIX_SETTINGS.uploadTimeoutMs;
-  if (isSpoolFailure(fault)) return MATRIX_SETTINGS.requestTimeoutMs;
-  return 0;
+  return isServerFault(fault) || isSpoolFailure(fault) ? MATRIX_SETTINGS.uploadTimeoutMs : 0;
 }
 
 /**

@@ -12,7 +12,7 @@
  * `evidence()` keeps the texts the suite saw (error messages, HTTP answers) for the secret scan
  * at the end of the run (`secret-scan.ts`).
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
@@ -69,6 +69,15 @@ export function recordNotApplicable(meta: CaseMeta, reason: string): void {
     metrics: {},
     notApplicable: reason,
   });
+}
+
+/** The axes of the matrix in their order, for the report's tables (written once per run). */
+export function recordMatrixAxes(axes: {
+  bodies: readonly string[];
+  faults: readonly string[];
+  backends: readonly string[];
+}): void {
+  writeFileSync(path.join(resultsDir(), 'matrix-axes.json'), `${JSON.stringify(axes)}\n`);
 }
 
 /** Keeps `text` (an answer, an error message) for the secret scan over the whole run. */
