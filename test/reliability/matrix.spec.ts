@@ -314,7 +314,7 @@ describe.each(MATRIX_BACKENDS)('the matrix on the %s backend', (backend: MatrixB
     data: Buffer,
     t: Trial,
     options: { cut?: Cut; timeoutMs: number; whileRunning?: () => Promise<void> },
-  ): Promise<{ outcome: Outcome; ms: number }> {
+  ): Promise<{ outcome: Outcome; ms: number; spoolEmptyMs?: number }> {
     const { cut, timeoutMs } = options;
     let from = performance.now();
     const inMemory = inMemoryBody(cell.body, data);
@@ -360,7 +360,11 @@ describe.each(MATRIX_BACKENDS)('the matrix on the %s backend', (backend: MatrixB
       const emptyAfter = await spoolEmpty;
       t.metric('spool empty after', emptyAfter === undefined ? 'never' : `${emptyAfter} ms`);
       if (!handler) throw new Error(`the request handler did not settle within ${timeoutMs} ms`);
-      return { outcome: handler.outcome, ms: Math.round(handler.at - from) };
+      return {
+        outcome: handler.outcome,
+        ms: Math.round(handler.at - from),
+        spoolEmptyMs: emptyAfter ?? Infinity,
+      };
     }
     if (options.whileRunning) {
       await options.whileRunning();
@@ -481,7 +485,8 @@ describe.each(MATRIX_BACKENDS)('the matrix on the %s backend', (backend: MatrixB
         proxy?.resetStats();
         if (mode) proxy?.setMode(mode);
 
-        let result: { outcome: Outcome; ms: number; worksAgain?: Outcome } | Error;
+        let result:
+          { outcome: Outcome; ms: number; worksAgain?: Outcome; spoolEmptyMs?: number } | Error;
         try {
           if (fault === 'spool write failure: file size limit') {
             result = await callUnderFileSizeLimit(rig, cell, key, data, timeoutMs);
@@ -546,6 +551,8 @@ describe.each(MATRIX_BACKENDS)('the matrix on the %s backend', (backend: MatrixB
       if (result instanceof Error) throw result;
       expect(result.outcome.ok || result.outcome.typed).toBe(true);
       expect(result.ms).toBeLessThanOrEqual(deadlineMs + SLACK_MS);
+      // A client that went away: its spool file is gone as soon as the handler settles.
+      expect(result.spoolEmptyMs ?? 0).toBeLessThanOrEqual(deadlineMs + SLACK_MS);
     });
   }
 
