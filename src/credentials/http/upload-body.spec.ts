@@ -75,11 +75,26 @@ describe('whenClientGone', () => {
       });
     });
     server = started.server;
-    const res = await fetch(`http://127.0.0.1:${started.port}/projects/a.zip`, {
-      method: 'PUT',
-      body: 'PK\x03\x04',
+    // A connection of its own (no keep-alive pool), so nothing stays open after the test.
+    const answer = await new Promise<string>((resolve, reject) => {
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port: started.port,
+          method: 'PUT',
+          path: '/projects/a.zip',
+          agent: false,
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+          res.on('end', () => resolve(text));
+        },
+      );
+      req.on('error', reject);
+      req.end('PK\x03\x04');
     });
-    expect(await res.text()).toBe('ok');
+    expect(answer).toBe('ok');
     expect(signal?.aborted).toBe(false);
     expect(leaked).toBe(0);
   });
