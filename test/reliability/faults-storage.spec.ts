@@ -3,6 +3,11 @@
  * storage backends, injected by a TCP proxy in front of it (resets, a server that stops
  * answering, requests answered 500) and by stopping and restarting the server itself.
  *
+ * Uploads under a reset on every connection or a server silent from the start are cells of the
+ * matrix (matrix.spec.ts: every body kind, every backend); the cases here are the faults the
+ * matrix does not cover: a single transient reset, 500 answers, silence in the middle of a
+ * multipart upload, downloads, and the server killed and restarted.
+ *
  * Every case checks the same things (see results.ts for how they are recorded), in this order so
  * that one that fails does not hide the others: no partial object is visible and the earlier
  * complete version survives whole; no multipart upload is left; the process stays healthy and
@@ -183,32 +188,6 @@ describe.each(STORAGE_BACKENDS)('faults on the %s backend (real S3 server)', (ba
   const download = (key: string) => async () =>
     readAll(await running.credentials.downloadProject(bucket, key));
 
-  it('connection reset mid-upload of a whole object (single PUT)', async () => {
-    await faultCase({
-      group: 'connection reset mid-upload, single PUT (1 MiB)',
-      key: 'reset-put.zip',
-      previous: 256 * KiB,
-      mode: { kind: 'reset', direction: 'upstream', afterBytes: 300 * KiB },
-      deadlineMs: UPLOAD_TIMEOUT_MS,
-      call: upload('reset-put.zip', MiB),
-      serverReachable: true,
-      injected: () => expect(proxy.stats.resets).toBeGreaterThan(0),
-    });
-  });
-
-  it('connection reset mid-upload of a multipart stream, on every connection', async () => {
-    await faultCase({
-      group: 'connection reset mid-upload, multipart (24 MiB)',
-      key: 'reset-multipart.zip',
-      previous: 256 * KiB,
-      mode: { kind: 'reset', direction: 'upstream', afterBytes: 2 * MiB },
-      deadlineMs: UPLOAD_TIMEOUT_MS,
-      call: upload('reset-multipart.zip', 24 * MiB),
-      serverReachable: true,
-      injected: () => expect(proxy.stats.resets).toBeGreaterThan(0),
-    });
-  });
-
   it('one transient reset mid-upload: stored whole after a retry, or refused typed', async () => {
     await trial(
       { category: 'faults', group: 'one transient reset mid-upload, multipart (12 MiB)', backend },
@@ -300,18 +279,6 @@ describe.each(STORAGE_BACKENDS)('faults on the %s backend (real S3 server)', (ba
       call: upload('complete-500.zip', 12 * MiB),
       serverReachable: true,
       injected: () => expect(proxy.stats.failedRequests).toBeGreaterThan(0),
-    });
-  });
-
-  it('a server that stops answering: a whole upload ends at its deadline', async () => {
-    await faultCase({
-      group: 'server stops answering: single PUT',
-      key: 'silent-put.zip',
-      previous: 256 * KiB,
-      mode: { kind: 'blackhole' },
-      deadlineMs: UPLOAD_TIMEOUT_MS,
-      call: upload('silent-put.zip', MiB),
-      serverReachable: false,
     });
   });
 

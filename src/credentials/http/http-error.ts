@@ -165,7 +165,8 @@ export function sendHttpError(req: IncomingMessage, res: ServerResponse, error: 
     return;
   }
   const length = declaredLength(req);
-  if (length !== undefined && length > REFUSED_BODY_DISCARD_LIMIT) {
+  // A 408 went to a client that stopped sending: waiting for the rest would only hold it longer.
+  if (error.status === 408 || (length !== undefined && length > REFUSED_BODY_DISCARD_LIMIT)) {
     writeHttpError(res, error, true);
     return;
   }

@@ -7,6 +7,7 @@ import {
   Post,
   Put,
   Req,
+  RequestTimeoutException,
   Res,
   UnsupportedMediaTypeException,
   UseFilters,
@@ -23,11 +24,18 @@ import type { CredentialsModuleOptions } from '../credentials.options.js';
 import { type Credentials, type ProjectObject, projectsBucketOf } from '../credentials.js';
 import { CredentialsConfigError } from '../errors.js';
 import { assertProjectName } from '../project/project-name.js';
+import { deadline, raceAbort } from '../util/deadline.js';
 import { MULTIPART_PARSER, PROJECT_ZIP_FIELD } from './credentials-http.constants.js';
 import { CredentialsErrorFilter } from './credentials-error.filter.js';
 import type { MultipartReader } from './multipart-project.js';
 import { sendProject } from './project-download.js';
-import { declaredLength, limitedBody, projectTooLarge } from './upload-body.js';
+import {
+  clientGoneError,
+  declaredLength,
+  limitedBody,
+  projectTooLarge,
+  whenClientGone,
+} from './upload-body.js';
 
 /**
  * What a multipart form may add around the ZIP (boundaries, part headers, small fields) before
@@ -62,6 +70,8 @@ function mediaTypeOf(req: IncomingMessage): string {
 export class ProjectsController {
   private readonly logger = new RedactingLogger('CredentialsController');
   private readonly maxProjectSize: number;
+  /** How long a form may take to reach its file part (a client that sends headers, then nothing). */
+  private readonly requestTimeoutMs: number;
   /**
    * The bucket downloads read from: a client never names one. `BUCKET_NAME_PROJECTS` from the
    * configuration when set (no secret, no network: what the built-in backends write to), else
@@ -75,7 +85,9 @@ export class ProjectsController {
     @Inject(MULTIPART_PARSER) private readonly multipart: MultipartReader,
     config: ConfigService,
   ) {
-    this.maxProjectSize = resolveTransferSettings(options ?? {}).maxProjectSize;
+    const transfer = resolveTransferSettings(options ?? {});
+    this.maxProjectSize = transfer.maxProjectSize;
+    this.requestTimeoutMs = transfer.requestTimeoutMs;
     const configured = String(config.get<unknown>(BUCKET_ENV) ?? '').trim();
     if (configured) this.#bucket = Promise.resolve(checkedBucket(configured, BUCKET_ENV));
   }
@@ -101,7 +113,9 @@ export class ProjectsController {
       );
     }
     this.refuseDeclaredLength(req, this.maxProjectSize);
-    return this.store(projectName, req, () => undefined);
+    return this.receive(req, (clientGone) =>
+      this.store(projectName, req, clientGone, () => undefined),
+    );
   }
 
   /** estela's shape: a `multipart/form-data` request with the ZIP in field `project_zip`. */
@@ -117,15 +131,17 @@ export class ProjectsController {
       );
     }
     this.refuseDeclaredLength(req, this.maxProjectSize + MULTIPART_ALLOWANCE);
-    const form = this.multipart.open(req, PROJECT_ZIP_FIELD);
-    let file: Readable;
-    try {
-      file = await form.file;
-    } catch (err) {
-      form.abort();
-      throw err;
-    }
-    return this.store(projectName, file, () => form.abort());
+    return this.receive(req, async (clientGone) => {
+      const form = this.multipart.open(req, PROJECT_ZIP_FIELD);
+      let file: Readable;
+      try {
+        file = await this.fileOf(form.file, clientGone);
+      } catch (err) {
+        form.abort();
+        throw err;
+      }
+      return this.store(projectName, file, clientGone, () => form.abort());
+    });
   }
 
   @Get(':projectName')
@@ -160,6 +176,42 @@ export class ProjectsController {
     return this.#bucket;
   }
 
+  /**
+   * Runs an upload handler with the signal of its client going away (`whenClientGone`), so that
+   * PUT and POST stop the same way when the request goes away, and stops listening once it
+   * settles.
+   */
+  private async receive<T>(
+    req: IncomingMessage,
+    handler: (clientGone: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    const client = whenClientGone(req);
+    try {
+      return await handler(client.signal);
+    } finally {
+      client.release();
+    }
+  }
+
+  /**
+   * The form's file stream, once its part arrives: within `requestTimeoutMs` (else 408), and
+   * not after the client went away.
+   */
+  private async fileOf(file: Promise<Readable>, clientGone: AbortSignal): Promise<Readable> {
+    const guard = deadline(this.requestTimeoutMs);
+    try {
+      return await raceAbort(file, AbortSignal.any([guard.signal, clientGone]), () =>
+        clientGone.aborted
+          ? clientGoneError()
+          : new RequestTimeoutException(
+              `The multipart form sent no file part "${PROJECT_ZIP_FIELD}" within ${this.requestTimeoutMs} ms`,
+            ),
+      );
+    } finally {
+      guard.clear();
+    }
+  }
+
   /** Refuses, before reading anything, a body whose announced length is already too large. */
   private refuseDeclaredLength(req: IncomingMessage, limit: number): void {
     const length = declaredLength(req);
@@ -169,9 +221,10 @@ export class ProjectsController {
   private async store(
     projectName: string,
     source: Readable,
+    clientGone: AbortSignal,
     abort: () => void,
   ): Promise<ProjectObject> {
-    const body = limitedBody(source, this.maxProjectSize);
+    const body = limitedBody(source, this.maxProjectSize, clientGone);
     try {
       return await this.credentials.uploadProject(projectName, body);
     } catch (err) {

@@ -13,18 +13,26 @@ import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } fr
 import os from 'node:os';
 import path from 'node:path';
 
-type Category = 'faults' | 'bad-input' | 'load' | 'security';
+type Category = 'matrix' | 'faults' | 'bad-input' | 'load' | 'security';
 
 interface CaseRecord {
   category: Category;
   group: string;
   backend?: string;
+  body?: string;
   tried: number;
   held: number;
   lost: string[];
   ms: number;
   failures: string[];
   metrics: Record<string, string | number>;
+  notApplicable?: string;
+}
+
+interface MatrixAxes {
+  bodies: string[];
+  faults: string[];
+  backends: string[];
 }
 
 interface JestSummary {
@@ -37,13 +45,31 @@ interface JestSummary {
   numPassedTests: number;
   numFailedTests: number;
   numPendingTests: number;
-  files: { path: string; failureMessage?: string; failed: string[]; numTests: number }[];
+  files: {
+    path: string;
+    failureMessage?: string;
+    failed: string[];
+    numTests: number;
+    ms?: number;
+  }[];
 }
 
 const CATEGORIES: { id: Category; title: string; about: string }[] = [
   {
+    id: 'matrix',
+    title: '1. The matrix',
+    about:
+      'Every body kind on every backend under every fault (test/reliability/matrix.spec.ts, ' +
+      'with short deadlines and parts of 5 MiB: test/reliability/support/matrix.ts). A cell holds when the call settles, ' +
+      'stored or with a typed error, within its deadline plus 2 s; twice the deadline later the ' +
+      'key holds the previous object (after a failure) or the new one with the SHA-256 the ' +
+      'caller was given (after a success); no spool file and no incomplete upload is left; and ' +
+      'the same module instance stores the next project. A cell reads held/tried; "n/a" cells ' +
+      'do not apply, for the reason listed under their table.',
+  },
+  {
     id: 'faults',
-    title: '1. Faults',
+    title: '2. Faults',
     about:
       'Against the real S3 server (OpenStack Swift s3api) through a fault-injecting TCP proxy ' +
       '(test/reliability/support/fault-proxy.ts), by stopping and restarting the server, and ' +
@@ -56,7 +82,7 @@ const CATEGORIES: { id: Category; title: string; about: string }[] = [
   },
   {
     id: 'bad-input',
-    title: '2. Bad input',
+    title: '3. Bad input',
     about:
       'A corpus of names, bodies, bucket names and configuration values, and properties checked ' +
       'by fast-check on generated names and bodies. A case holds when it gets the typed error ' +
@@ -66,7 +92,7 @@ const CATEGORIES: { id: Category; title: string; about: string }[] = [
   },
   {
     id: 'load',
-    title: '3. Load',
+    title: '4. Load',
     about:
       'Concurrent and sequential round trips on the real S3 server, every download compared by ' +
       'SHA-256 with what was uploaded; downloads destroyed unread; memory after vs before; ' +
@@ -75,7 +101,7 @@ const CATEGORIES: { id: Category; title: string; about: string }[] = [
   },
   {
     id: 'security',
-    title: '4. Security',
+    title: '5. Security',
     about:
       'The HTTP controller of the example app against missing, wrong and malformed bearer ' +
       'tokens and against downloads that try to leave the projects bucket; `npm audit ' +
@@ -100,7 +126,7 @@ function readRecords(dir: string): CaseRecord[] {
 function aggregate(records: CaseRecord[]): CaseRecord[] {
   const rows = new Map<string, CaseRecord>();
   for (const r of records) {
-    const key = `${r.category}\u0000${r.group}\u0000${r.backend ?? ''}`;
+    const key = `${r.category}\u0000${r.group}\u0000${r.backend ?? ''}\u0000${r.body ?? ''}`;
     const row = rows.get(key);
     if (!row) {
       rows.set(key, {
@@ -138,12 +164,56 @@ function table(header: string[], rows: string[][]): string {
 }
 
 const lostText = (lost: string[]) =>
-  lost.length === 0 ? 'nothing' : `${lost.length}: ${lost.slice(0, 3).join('; ')}`;
+  lost.length === 0 ? 'nothing' : `${lost.length}: ${[...new Set(lost)].slice(0, 3).join('; ')}`;
 
 const metricsText = (metrics: Record<string, string | number>) =>
   Object.entries(metrics)
     .map(([name, value]) => `${name}: ${value}`)
     .join('; ');
+
+/**
+ * The matrix as one table per backend: a row per fault, a column per body kind, each cell
+ * held/tried, or "n/a" with a letter that points to its reason below the table.
+ */
+function matrixTables(rows: CaseRecord[], axes: MatrixAxes | undefined): string[] {
+  if (!axes) return ['The matrix did not record its axes.', ''];
+  const reasons: string[] = [];
+  const letter = (reason: string) => {
+    if (!reasons.includes(reason)) reasons.push(reason);
+    return String.fromCharCode(97 + reasons.indexOf(reason));
+  };
+  const text = (r: CaseRecord | undefined) => {
+    if (!r) return 'not run';
+    if (r.notApplicable) return `n/a (${letter(r.notApplicable)})`;
+    return r.held === r.tried ? `${r.held}/${r.tried}` : `**${r.held}/${r.tried}**`;
+  };
+  const out: string[] = [];
+  for (const backend of axes.backends) {
+    const mine = rows.filter((r) => r.backend === backend);
+    out.push(
+      `### ${backend}`,
+      '',
+      table(
+        ['fault', ...axes.bodies],
+        axes.faults.map((fault) => [
+          fault,
+          ...axes.bodies.map((body) =>
+            text(mine.find((r) => r.group === fault && r.body === body)),
+          ),
+        ]),
+      ),
+      '',
+    );
+  }
+  const tried = rows.filter((r) => !r.notApplicable);
+  out.unshift(
+    `${tried.filter((r) => r.held === r.tried).length} of ${tried.length} cells held; ` +
+      `${rows.length - tried.length} do not apply.`,
+    '',
+  );
+  out.push('Cells that do not apply:', '', ...reasons.map((r) => `- (${letter(r)}) ${r}`), '');
+  return out;
+}
 
 function machine(): string {
   const cpus = os.cpus();
@@ -154,6 +224,7 @@ function machine(): string {
 
 function render(
   records: CaseRecord[],
+  axes: MatrixAxes | undefined,
   summary: JestSummary | undefined,
   run: { startedAt: string; command: string },
   partial: boolean,
@@ -171,7 +242,8 @@ function render(
   const out: string[] = [
     '# Reliability',
     '',
-    'Figures of the reliability suite (issue 5): faults, bad input, load and security, measured ' +
+    'Figures of the reliability suite (issues 5 and 10): the matrix, faults, bad input, load and ' +
+      'security, measured ' +
       'on the machine below. Written by `npm run test:reliability` (the specs are in ' +
       '`test/reliability/`, this file is rendered by `test/reliability/support/global-teardown.ts`); ' +
       'do not edit it by hand.',
@@ -220,7 +292,10 @@ function render(
           String(mine.reduce((n, r) => n + r.tried, 0)),
           String(mine.reduce((n, r) => n + r.held, 0)),
           lostText(mine.flatMap((r) => r.lost)),
-          duration(mine.reduce((n, r) => n + r.ms, 0)),
+          // The matrix's cells overlap: its time is the wall time of its spec file.
+          id === 'matrix'
+            ? duration(summary?.files.find((f) => f.path.endsWith('matrix.spec.ts'))?.ms ?? 0)
+            : duration(mine.reduce((n, r) => n + r.ms, 0)),
         ];
       }),
     ),
@@ -231,6 +306,10 @@ function render(
     out.push(`## ${title}`, '', about, '');
     if (mine.length === 0) {
       out.push('No case of this category ran.', '');
+      continue;
+    }
+    if (id === 'matrix') {
+      out.push(...matrixTables(mine, axes));
       continue;
     }
     out.push(
@@ -260,7 +339,7 @@ function render(
   } else {
     for (const r of failing) {
       out.push(
-        `- **${r.category} / ${r.group}${r.backend ? ` (${r.backend})` : ''}**: ` +
+        `- **${r.category} / ${r.group}${r.body ? ` / ${r.body}` : ''}${r.backend ? ` (${r.backend})` : ''}**: ` +
           `${r.tried - r.held} of ${r.tried}`,
       );
       for (const failure of r.failures.slice(0, 10)) {
@@ -302,7 +381,8 @@ export default async function globalTeardown(globalConfig: { rootDir: string }):
   const partial = specs.some((name) => !ran.has(name));
 
   const target = path.join(globalConfig.rootDir, 'RELIABILITY.md');
-  const markdown = await formatted(render(records, summary, run, partial), target);
+  const axes = readJson<MatrixAxes>(path.join(dir, 'matrix-axes.json'));
+  const markdown = await formatted(render(records, axes, summary, run, partial), target);
   const inRun = path.join(dir, 'RELIABILITY.md');
   writeFileSync(inRun, markdown);
   if (partial) {

@@ -3,7 +3,7 @@
  * (header values with control characters, UTF-8, several Authorization headers, paths no client
  * would normalise), which Node's HTTP client refuses to send.
  */
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 
 export interface RawAnswer {
   /** 0 when the server closed the connection without answering. */
@@ -78,6 +78,38 @@ export function rawHttp(
     });
     socket.write(Buffer.concat(lines));
   });
+}
+
+/**
+ * Opens a request and sends its head, announcing `contentLength`, and leaves the body to the
+ * caller: a client that sends part of it, or nothing, and then goes away (`socket.destroy()`)
+ * or stays silent. Resolves once connected and the head is written.
+ */
+export function openRawRequest(
+  port: number,
+  request: { method: string; path: string; headers?: [string, string][]; contentLength: number },
+): Promise<Socket> {
+  const head =
+    `${request.method} ${request.path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n` +
+    (request.headers ?? []).map(([name, value]) => `${name}: ${value}\r\n`).join('') +
+    `Content-Length: ${request.contentLength}\r\n\r\n`;
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('error', reject);
+    socket.on('connect', () => {
+      socket.off('error', reject);
+      // The server may answer and close early; the caller looks at the server side instead.
+      socket.on('error', () => undefined);
+      socket.write(head, 'latin1', () => resolve(socket));
+    });
+  });
+}
+
+/** Writes `bytes` and resolves when the kernel has taken them. */
+export function writeAll(socket: Socket, bytes: Buffer): Promise<void> {
+  return new Promise((resolve, reject) =>
+    socket.write(bytes, (err) => (err ? reject(err) : resolve())),
+  );
 }
 
 function dechunk(data: Buffer): Buffer {

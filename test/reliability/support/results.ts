@@ -12,12 +12,12 @@
  * `evidence()` keeps the texts the suite saw (error messages, HTTP answers) for the secret scan
  * at the end of the run (`secret-scan.ts`).
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
 
-export type Category = 'faults' | 'bad-input' | 'load' | 'security';
+export type Category = 'matrix' | 'faults' | 'bad-input' | 'load' | 'security';
 
 export const RESULTS_ENV = 'RELIABILITY_RESULTS_DIR';
 
@@ -27,6 +27,8 @@ export interface CaseMeta {
   group: string;
   /** `aws`, `local`, `filesystem`, `in-memory`, `http`... */
   backend?: string;
+  /** The body kind of a matrix cell (`group` is then its fault). */
+  body?: string;
 }
 
 export interface CaseRecord extends CaseMeta {
@@ -37,6 +39,8 @@ export interface CaseRecord extends CaseMeta {
   /** The cases that did not hold, with why (at most 20 per record). */
   failures: string[];
   metrics: Record<string, string | number>;
+  /** Why a matrix cell does not apply (it is then recorded with nothing tried). */
+  notApplicable?: string;
 }
 
 export function resultsDir(): string {
@@ -51,6 +55,29 @@ export function resultsDir(): string {
 
 export function record(row: CaseRecord): void {
   appendFileSync(path.join(resultsDir(), 'results.jsonl'), `${JSON.stringify(row)}\n`);
+}
+
+/** Records a matrix cell that does not apply, with the reason, so the report lists it. */
+export function recordNotApplicable(meta: CaseMeta, reason: string): void {
+  record({
+    ...meta,
+    tried: 0,
+    held: 0,
+    lost: [],
+    ms: 0,
+    failures: [],
+    metrics: {},
+    notApplicable: reason,
+  });
+}
+
+/** The axes of the matrix in their order, for the report's tables (written once per run). */
+export function recordMatrixAxes(axes: {
+  bodies: readonly string[];
+  faults: readonly string[];
+  backends: readonly string[];
+}): void {
+  writeFileSync(path.join(resultsDir(), 'matrix-axes.json'), `${JSON.stringify(axes)}\n`);
 }
 
 /** Keeps `text` (an answer, an error message) for the secret scan over the whole run. */

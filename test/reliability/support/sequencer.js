@@ -1,11 +1,11 @@
 /**
- * Runs the reliability specs in a fixed order: faults, bad input, load, security. Security is
- * last because its secret scan reads what every earlier spec kept (support/results.ts). Plain
- * JavaScript: Jest loads test sequencers without transforming them.
+ * Runs the reliability specs in a fixed order: matrix, faults, bad input, load, security.
+ * Security is last because its secret scan reads what every earlier spec kept
+ * (support/results.ts). Plain JavaScript: Jest loads test sequencers without transforming them.
  */
 import path from 'node:path';
 
-const ORDER = ['faults', 'bad-input', 'load', 'security'];
+const ORDER = ['matrix', 'faults', 'bad-input', 'load', 'security'];
 
 const rank = (test) => {
   const name = path.basename(test.path);

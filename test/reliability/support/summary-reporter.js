@@ -27,6 +27,8 @@ export default class ReliabilitySummaryReporter {
           .filter((test) => test.status === 'failed')
           .map((test) => test.fullName),
         numTests: file.testResults.length,
+        // Wall time of the file: its cases may overlap (the matrix), so their sum is not it.
+        ms: file.perfStats.end - file.perfStats.start,
       })),
     };
     writeFileSync(path.join(dir, 'jest-summary.json'), `${JSON.stringify(summary, null, 2)}\n`);

@@ -1,0 +1,125 @@
+/**
+ * The three axes of the reliability matrix (issue 10) and the rule that says which of their
+ * combinations apply. Every combination is a cell: an applicable one runs (matrix.spec.ts), an
+ * inapplicable one is recorded with its reason, so RELIABILITY.md lists it instead of dropping it.
+ */
+export const MiB = 1024 * 1024;
+
+/**
+ * Short deadlines, so that a cell that waits for one still runs in seconds; long enough that a
+ * 12 MiB upload through the proxy meets them on a loaded 2-core machine.
+ */
+export const MATRIX_SETTINGS = {
+  requestTimeoutMs: 2_000,
+  uploadTimeoutMs: 5_000,
+  partSize: 5 * MiB,
+  partConcurrency: 2,
+} as const;
+
+/** What a call may take beyond its deadline (issue 10: "within its deadline plus 2 s"). */
+export const SLACK_MS = 2_000;
+
+export const BODIES = [
+  'Buffer, one part',
+  'Buffer, several parts',
+  'Uint8Array',
+  'fs read stream',
+  'Readable',
+  'HTTP PUT',
+  'HTTP multipart POST',
+] as const;
+export type BodyKind = (typeof BODIES)[number];
+
+export const MATRIX_BACKENDS = ['aws', 'local', 'filesystem'] as const;
+export type MatrixBackend = (typeof MATRIX_BACKENDS)[number];
+
+export const FAULTS = [
+  'client disconnect before the body',
+  'client disconnect in the first part',
+  'client disconnect in a later part',
+  'connection reset by the server',
+  'silent server',
+  'slow commit after the whole body',
+  'spool write failure: file size limit',
+  'spool write failure: full disk',
+  'module shutdown mid-upload',
+] as const;
+export type Fault = (typeof FAULTS)[number];
+
+/** Bytes of each body: Buffers of one part stay under `partSize`; the others span 3 parts. */
+export function bodySize(body: BodyKind): number {
+  return body === 'Buffer, one part' || body === 'Uint8Array' ? MiB : 12 * MiB;
+}
+
+export const isInMemory = (body: BodyKind): boolean =>
+  body === 'Buffer, one part' || body === 'Buffer, several parts' || body === 'Uint8Array';
+
+export const isHttp = (body: BodyKind): boolean =>
+  body === 'HTTP PUT' || body === 'HTTP multipart POST';
+
+export const isClientDisconnect = (fault: Fault): boolean => fault.startsWith('client disconnect');
+
+const isServerFault = (fault: Fault): boolean =>
+  fault === 'connection reset by the server' ||
+  fault === 'silent server' ||
+  fault === 'slow commit after the whole body';
+
+const isSpoolFailure = (fault: Fault): boolean => fault.startsWith('spool write failure');
+
+/**
+ * Why a cell does not apply, or `undefined` when it does. The rules, in order:
+ * - a Buffer or Uint8Array is whole in memory before the call: it has no client to go away
+ *   and is never written to the spool file;
+ * - the filesystem backend has no server in between: no server fault can reach it.
+ */
+export function notApplicable(
+  body: BodyKind,
+  backend: MatrixBackend,
+  fault: Fault,
+): string | undefined {
+  if (isInMemory(body) && isClientDisconnect(fault)) {
+    return 'a Buffer is whole in memory before the call: no client can go away mid-body';
+  }
+  if (isInMemory(body) && isSpoolFailure(fault)) {
+    return 'a Buffer is uploaded from memory: it is never written to the spool file';
+  }
+  if (backend === 'filesystem' && isServerFault(fault)) {
+    return 'the filesystem backend writes to a local disk: there is no server to fail';
+  }
+  return undefined;
+}
+
+export interface Cell {
+  body: BodyKind;
+  backend: MatrixBackend;
+  fault: Fault;
+  /** Set when the cell does not apply. */
+  reason?: string;
+}
+
+/** Every combination of the three axes, fault by fault. */
+export function allCells(): Cell[] {
+  return FAULTS.flatMap((fault) =>
+    MATRIX_BACKENDS.flatMap((backend) =>
+      BODIES.map((body) => ({ body, backend, fault, reason: notApplicable(body, backend, fault) })),
+    ),
+  );
+}
+
+/**
+ * The deadline a cell's call must settle within (plus `SLACK_MS`), from the moment the fault
+ * strikes: a client that goes away is noticed at once, and a shutdown aborts the uploads in
+ * flight at once; a server fault, and a spool file that cannot be written (the call is timed
+ * from its start, the transfer of the body included), are bounded by the upload's deadline.
+ */
+export function deadlineOf(fault: Fault): number {
+  return isServerFault(fault) || isSpoolFailure(fault) ? MATRIX_SETTINGS.uploadTimeoutMs : 0;
+}
+
+/**
+ * How long after the call settled the key is looked at (at least twice the deadline, and never
+ * less than twice a request's deadline, so a request still in flight has ended).
+ */
+export function observeAfterMs(fault: Fault): number {
+  return 2 * Math.max(deadlineOf(fault), MATRIX_SETTINGS.requestTimeoutMs);
+}
