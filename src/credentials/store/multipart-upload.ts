@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { deadline, raceAbort } from '../util/deadline.js';
 import type { PartSource } from './object-store.js';
 import type { AbortOutcome } from './pending-aborts.js';
@@ -36,12 +37,17 @@ export interface MultipartRequests {
   storedSha256(): Promise<string | undefined>;
 }
 
+/** How long a single PUT whose answer was missed is looked for on the key, and how often. */
+const COMMIT_GRACE_MS = 1_000;
+const COMMIT_POLL_MS = 100;
+
 /**
  * Settles the outcome of a commit request (a PutObject, a CompleteMultipartUpload) that failed:
  * when the server's answer was missed (a deadline, an abort, a lost connection), the request may
  * have taken effect all the same. `cancel` first makes sure it cannot any more where that is
  * possible (aborting the multipart upload: `aborted` means nothing was stored); then the key is
- * looked at, and our SHA-256 there means the bytes were stored: the call succeeded. Returns
+ * looked at (for a single PUT, again for up to `COMMIT_GRACE_MS`, as it cannot be cancelled), and
+ * our SHA-256 there means the bytes were stored: the call succeeded. Returns
  * whether it did, within `withinMs` (one request deadline for the whole settling); an outcome
  * not found by then counts as not stored (the abort, if it is still on its way, carries on).
  */
@@ -59,8 +65,18 @@ export async function storedDespite(
     return false;
   }
   const settle = async () => {
-    if ((await check.cancel?.()) === 'aborted') return false;
-    return (await check.storedSha256()) === check.sha256;
+    if (check.cancel) {
+      if ((await check.cancel()) === 'aborted') return false;
+      return (await check.storedSha256()) === check.sha256;
+    }
+    // A single PUT cannot be cancelled: a server that had its whole body may still be writing
+    // it when we look, so look again for a short while before calling it not stored.
+    const until = Date.now() + COMMIT_GRACE_MS;
+    for (;;) {
+      if ((await check.storedSha256()) === check.sha256) return true;
+      if (Date.now() >= until) return false;
+      await sleep(COMMIT_POLL_MS);
+    }
   };
   const budget = deadline(withinMs);
   try {
