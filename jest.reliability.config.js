@@ -1,7 +1,7 @@
 /**
  * The reliability suite (issue 5): `npm run test:reliability`. It runs test/reliability/**
  * one file at a time, in a fixed order (faults, bad input, load, security), with the same
- * test-server setup as `npm test`, and writes its figures to RELIABILITY.md.
+ * test-server setup as `npm test`, and writes its figures to docs/RELIABILITY.md.
  *
  * @type {import('jest').Config}
  */

@@ -3,7 +3,7 @@
  * recorded (results.jsonl, see results.ts) and what Jest counted (jest-summary.json, from
  * summary-reporter.js), with the machine, the command and the date.
  *
- * A run of every spec file writes <root>/RELIABILITY.md; a partial run (a path pattern, a
+ * A run of every spec file writes <root>/docs/RELIABILITY.md; a partial run (a path pattern, a
  * single file) writes only into its results folder, so it never replaces the full figures.
  *
  * Self-contained (node: imports, and prettier to format the tables): Jest loads it outside its
@@ -242,7 +242,7 @@ function render(
   const out: string[] = [
     '# Reliability',
     '',
-    'Figures of the reliability suite (issues 5 and 10): the matrix, faults, bad input, load and ' +
+    'Figures of the reliability suite: the matrix, faults, bad input, load and ' +
       'security, measured ' +
       'on the machine below. Written by `npm run test:reliability` (the specs are in ' +
       '`test/reliability/`, this file is rendered by `test/reliability/support/global-teardown.ts`); ' +
@@ -380,7 +380,7 @@ export default async function globalTeardown(globalConfig: { rootDir: string }):
   const ran = new Set((summary?.files ?? []).map((file) => path.basename(file.path)));
   const partial = specs.some((name) => !ran.has(name));
 
-  const target = path.join(globalConfig.rootDir, 'RELIABILITY.md');
+  const target = path.join(globalConfig.rootDir, 'docs', 'RELIABILITY.md');
   const axes = readJson<MatrixAxes>(path.join(dir, 'matrix-axes.json'));
   const markdown = await formatted(render(records, axes, summary, run, partial), target);
   const inRun = path.join(dir, 'RELIABILITY.md');
