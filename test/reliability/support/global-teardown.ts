@@ -61,7 +61,9 @@ const CATEGORIES: { id: Category; title: string; about: string }[] = [
     about:
       'Every body kind on every backend under every fault (test/reliability/matrix.spec.ts, ' +
       'with short deadlines and parts of 5 MiB: test/reliability/support/matrix.ts). A cell holds when the call settles, ' +
-      'stored or with a typed error, within its deadline plus 2 s; twice the deadline later the ' +
+      'stored or with a typed error, within its deadline plus 2 s (for a server fault the deadline ' +
+      'is the upload deadline plus one request deadline, in which a commit in flight is settled); ' +
+      'twice the deadline later the ' +
       'key holds the previous object (after a failure) or the new one with the SHA-256 the ' +
       'caller was given (after a success); no spool file and no incomplete upload is left; and ' +
       'the same module instance stores the next project. A cell reads held/tried; "n/a" cells ' +
