@@ -4,8 +4,8 @@ import type { Credentials } from './credentials.js';
 /** A backend class: an `@Injectable()` subclass of `Credentials`, built through Nest's DI. */
 export type CredentialsBackend = Type<Credentials>;
 
-/** Tuning of transfers; every field has a measured default. */
-export interface TransferOptions {
+/** Tuning of transfers (module settings); every field has a measured default. */
+export interface TransferTuning {
   /** Largest project accepted, in bytes. Default 1 GiB; at most 5 GiB. */
   maxProjectSize?: number;
   /** Size of one multipart part, in bytes. Default 8 MiB; at least 5 MiB. */
@@ -33,7 +33,7 @@ export interface TransferOptions {
   signParts?: boolean;
 }
 
-export interface CredentialsModuleOptions extends TransferOptions {
+export interface CredentialsModuleOptions extends TransferTuning {
   /** Backend name; overrides the `CREDENTIALS` variable. */
   backend?: string;
   /** Custom backends by name, next to the built-in `aws` and `local`. */

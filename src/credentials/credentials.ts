@@ -22,6 +22,24 @@ export interface ProjectObject {
 /** The body of a project ZIP: bytes in memory or a stream of them. */
 export type ProjectBody = Buffer | Uint8Array | Readable;
 
+/** Per-call options of a transfer (`uploadProject`, `downloadProject`). */
+export interface TransferOptions {
+  /** Ends the transfer as its deadline does: a typed error, nothing stored. */
+  signal?: AbortSignal;
+  /** Called with the number of the project's bytes transferred so far. */
+  onProgress?: (bytes: number) => void;
+}
+
+/** Per-call options of `uploadProject`. */
+export interface UploadOptions extends TransferOptions {
+  /**
+   * Lower-case hex SHA-256 of the body, when the caller knows it: the upload may start sending
+   * before the body ends, and bytes that do not match it end in `IntegrityError` with nothing
+   * stored.
+   */
+  sha256?: string;
+}
+
 /** Reads a backend's record without a public call; set by the class below. */
 let recordOf: (credentials: Credentials) => Readonly<Record<string, string | null>>;
 
@@ -65,10 +83,18 @@ export abstract class Credentials {
   abstract getRegistryToken(): Promise<string | null>;
 
   /** Stores a project ZIP under key `projectName` in the projects bucket. */
-  abstract uploadProject(projectName: string, project: ProjectBody): Promise<ProjectObject>;
+  abstract uploadProject(
+    projectName: string,
+    project: ProjectBody,
+    options?: UploadOptions,
+  ): Promise<ProjectObject>;
 
   /** Streams a project back; the stream fails with `IntegrityError` if its bytes changed. */
-  abstract downloadProject(bucketName: string, projectName: string): Promise<Readable>;
+  abstract downloadProject(
+    bucketName: string,
+    projectName: string,
+    options?: TransferOptions,
+  ): Promise<Readable>;
 
   /**
    * The registry credentials as `{ registry, username, password, token, expiresAt }`, or `null`

@@ -1,4 +1,10 @@
-export { Credentials, type ProjectBody, type ProjectObject } from './credentials.js';
+export {
+  Credentials,
+  type ProjectBody,
+  type ProjectObject,
+  type TransferOptions,
+  type UploadOptions,
+} from './credentials.js';
 export { CREDENTIALS_PROVIDER, getCredentialsToken } from './credentials.constants.js';
 export { InjectCredentials } from './credentials.decorator.js';
 export { CredentialsModule, BUILT_IN_BACKENDS } from './credentials.module.js';
@@ -12,7 +18,7 @@ export type {
   CredentialsControllerOptions,
   CredentialsModuleExtras,
   CredentialsModuleOptions,
-  TransferOptions,
+  TransferTuning,
 } from './credentials.options.js';
 export { AwsCredentials } from './backends/aws.credentials.js';
 export { LocalCredentials } from './backends/local.credentials.js';

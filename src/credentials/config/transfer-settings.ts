@@ -1,12 +1,12 @@
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { TransferOptions } from '../credentials.options.js';
+import type { TransferTuning } from '../credentials.options.js';
 import { CredentialsConfigError } from '../errors.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 
-export type TransferSettings = Required<TransferOptions>;
+export type TransferSettings = Required<TransferTuning>;
 
 export const DEFAULT_TRANSFER_SETTINGS: TransferSettings = {
   maxProjectSize: GiB,
@@ -30,7 +30,7 @@ const LIMITS: Record<NumericSetting, [min: number, max: number]> = {
 };
 
 /** The module options' transfer tuning, with defaults, checked all at once. */
-export function resolveTransferSettings(options: TransferOptions = {}): TransferSettings {
+export function resolveTransferSettings(options: TransferTuning = {}): TransferSettings {
   const settings = { ...DEFAULT_TRANSFER_SETTINGS };
   const problems: string[] = [];
   for (const key of Object.keys(LIMITS) as NumericSetting[]) {
