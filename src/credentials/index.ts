@@ -1,3 +1,5 @@
+// The root export: the contract. What only a custom backend needs is in `./backend.ts`
+// (`nest-credentials/backend`); test doubles in `./testing`, the health indicator in `./health`.
 export {
   Credentials,
   type ProjectBody,
@@ -5,9 +7,10 @@ export {
   type TransferOptions,
   type UploadOptions,
 } from './credentials.js';
+export type { DockerConfig, RegistryAuth } from './registry/registry-auth.js';
 export { CREDENTIALS_PROVIDER, getCredentialsToken } from './credentials.constants.js';
 export { InjectCredentials } from './credentials.decorator.js';
-export { CredentialsModule, BUILT_IN_BACKENDS } from './credentials.module.js';
+export { CredentialsModule } from './credentials.module.js';
 export {
   CREDENTIALS_MODULE_OPTIONS,
   type CredentialsModuleAsyncOptions,
@@ -22,9 +25,7 @@ export type {
 } from './credentials.options.js';
 export { AwsCredentials } from './backends/aws.credentials.js';
 export { LocalCredentials } from './backends/local.credentials.js';
-export { StoreBackedCredentials } from './backends/store-backed-credentials.js';
-export type { ObjectStore, StoredObject } from './store/object-store.js';
-export { assertProjectName, assertBucketName } from './project/project-name.js';
+export { FilesystemCredentials } from './backends/filesystem.credentials.js';
 export {
   AccessDeniedError,
   BucketNotFoundError,
@@ -38,25 +39,6 @@ export {
   RegistryAuthError,
   StorageUnavailableError,
 } from './errors.js';
-export { FilesystemCredentials, DEFAULT_PROJECTS_DIR } from './backends/filesystem.credentials.js';
-export {
-  FilesystemObjectStore,
-  type FilesystemStoreConfig,
-} from './store/filesystem-object-store.js';
-export {
-  resolveTransferSettings,
-  DEFAULT_TRANSFER_SETTINGS,
-  type TransferSettings,
-} from './config/transfer-settings.js';
-export {
-  readEnv,
-  setTogether,
-  registryHostOf,
-  type EnvSchema,
-  type EnvVarSpec,
-} from './config/env-schema.js';
-export { basicAuthToken } from './registry/basic-auth.js';
 export { ApiTokenGuard } from './http/api-token.guard.js';
 export type { RegistryTokenResponse } from './http/registry-token.controller.js';
 export type { HttpErrorBody } from './http/http-error.js';
-export { withProjectSize, type ProjectStream } from './project/project-stream.js';

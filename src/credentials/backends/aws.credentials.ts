@@ -8,7 +8,7 @@ import type { CredentialsModuleOptions } from '../credentials.options.js';
 import type { RegistryTokenWithExpiry } from '../registry/registry-auth.js';
 import type { RegistryTokenCache } from '../registry/registry-token-cache.js';
 import type { ObjectStore } from '../store/object-store.js';
-import { loadAdapter } from './optional-peer.js';
+import { loadAdapter } from '../util/optional-peer.js';
 import { StoreBackedCredentials } from './store-backed-credentials.js';
 
 const AWS_ENV = {

@@ -1,16 +1,20 @@
 import path from 'node:path';
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { readEnv, setTogether } from '../config/env-schema.js';
-import { resolveTransferSettings, type TransferSettings } from '../config/transfer-settings.js';
+import {
+  FilesystemObjectStore,
+  type ObjectStore,
+  probeRegistry,
+  readEnv,
+  registryTokenOf,
+  resolveTransferSettings,
+  setTogether,
+  StoreBackedCredentials,
+  type StoreModes,
+  type TransferSettings,
+} from '../backend.js';
 import { CREDENTIALS_MODULE_OPTIONS } from '../credentials.module-definition.js';
 import type { CredentialsModuleOptions } from '../credentials.options.js';
-import { registryTokenOf } from '../registry/basic-auth.js';
-import { probeRegistry } from '../registry/registry-probe.js';
-import { PRIVATE_MODES, type StoreModes } from '../store/filesystem-entries.js';
-import { FilesystemObjectStore } from '../store/filesystem-object-store.js';
-import type { ObjectStore } from '../store/object-store.js';
-import { StoreBackedCredentials } from './store-backed-credentials.js';
 
 /** Where projects go when `PROJECTS_DIR` is not set, relative to the working directory. */
 export const DEFAULT_PROJECTS_DIR = './data/projects';
@@ -29,8 +33,8 @@ const FILESYSTEM_ENV = {
  * `read` lets the directory's group read the projects (a backup job), `write` lets it also
  * write them (several app users sharing one store).
  */
-const GROUP_ACCESS_MODES: Record<string, StoreModes> = {
-  none: PRIVATE_MODES,
+const GROUP_ACCESS_MODES: Record<string, StoreModes | undefined> = {
+  none: undefined, // the store's default: owner only
   read: { file: 0o640, directory: 0o750 },
   write: { file: 0o660, directory: 0o770 },
 };
@@ -45,7 +49,9 @@ const knownGroupAccess = (values: { PROJECTS_GROUP_ACCESS?: string }) =>
  * machine, development, or tests without any storage server.
  *
  * It is not built in, and it is written the way your own backend would be, so it doubles as
- * the worked example of a custom backend:
+ * the worked example of a custom backend: its helpers come from `../backend.ts`, the
+ * `nest-credentials/backend` entry, and the rest from modules of the root export
+ * (`nest-credentials`):
  *
  * ```ts
  * @Module({

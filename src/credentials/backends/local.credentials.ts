@@ -7,7 +7,7 @@ import type { CredentialsModuleOptions } from '../credentials.options.js';
 import { registryTokenOf } from '../registry/basic-auth.js';
 import { probeRegistry } from '../registry/registry-probe.js';
 import type { ObjectStore } from '../store/object-store.js';
-import { loadAdapter } from './optional-peer.js';
+import { loadAdapter } from '../util/optional-peer.js';
 import { StoreBackedCredentials } from './store-backed-credentials.js';
 
 const LOCAL_ENV = {

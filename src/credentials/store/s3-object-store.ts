@@ -10,7 +10,7 @@ import {
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { loadAdapter } from '../backends/optional-peer.js';
+import { loadAdapter } from '../util/optional-peer.js';
 import type { TransferSettings } from '../config/transfer-settings.js';
 import { storedDespite, uploadInParts } from './multipart-upload.js';
 import { PendingAborts } from './pending-aborts.js';
