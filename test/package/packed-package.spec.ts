@@ -43,6 +43,20 @@ const NEST = [
 ];
 const AWS_PEERS = ['@aws-sdk/client-s3', '@aws-sdk/client-ecr'];
 
+/**
+ * What the consumer reports of its custom backend, built from `nest-credentials/backend` only
+ * and registered as a second, named instance: a round trip through it, and none of the backend
+ * entry's names on the root export.
+ */
+const CUSTOM_BACKEND_WORKS = {
+  custom: {
+    backend: JSON.stringify({ backend: 'DiskCredentials' }),
+    size: 3 * 1024 * 1024 + 4,
+    roundTrip: true,
+  },
+  internalsOnRoot: [],
+};
+
 let work: string;
 let tarball: string;
 
@@ -108,15 +122,25 @@ afterAll(() => {
 });
 
 describe('the packed package in a separate application', () => {
-  it('ships only the library and its declarations, with a testing subpath', () => {
+  it('ships only the library and its declarations, with its entry points, licence and changelog', () => {
     const listing = run('tar', ['-tzf', tarball], work);
-    expect(listing).toContain('package/dist/credentials/index.js');
-    expect(listing).toContain('package/dist/credentials/index.d.ts');
-    expect(listing).toContain('package/dist/credentials/testing/index.js');
-    expect(listing).toContain('package/dist/credentials/testing/index.d.ts');
-    expect(listing).toContain('package/dist/credentials/health/index.js');
+    for (const entry of ['index', 'backend', 'testing/index', 'health/index']) {
+      expect(listing).toContain(`package/dist/credentials/${entry}.js`);
+      expect(listing).toContain(`package/dist/credentials/${entry}.d.ts`);
+    }
+    expect(listing).toContain('package/LICENSE');
+    expect(listing).toContain('package/CHANGELOG.md');
     expect(listing).not.toContain('package/dist/main.js');
     expect(listing).not.toMatch(/\.spec\.(js|d\.ts)/);
+  });
+
+  it('ships no source maps, as it ships no TypeScript sources for them to point at', () => {
+    const listing = run('tar', ['-tzf', tarball], work);
+    expect(listing).not.toMatch(/\.map$/m);
+    expect(listing).not.toMatch(/^package\/src\//m);
+    const shipped = run('tar', ['-xzOf', tarball, '--wildcards', 'package/dist/*.js'], work);
+    expect(shipped.length).toBeGreaterThan(10_000);
+    expect(shipped).not.toContain('sourceMappingURL');
   });
 
   it('local: works with minio installed and no @aws-sdk at all', async () => {
@@ -141,6 +165,7 @@ describe('the packed package in a separate application', () => {
         refused: 'InvalidProjectError:INVALID_PROJECT',
         typed: true,
         double: { token: 'double-token', stored: 1 },
+        ...CUSTOM_BACKEND_WORKS,
       });
       const aws = await runConsumer(dir, { ...storageEnv('aws', bucket) });
       expect(aws['config-error']).toContain('npm install @aws-sdk/client-s3');
@@ -149,10 +174,11 @@ describe('the packed package in a separate application', () => {
     }
   }, 240_000);
 
-  it('CommonJS app: require() loads the package and its testing subpath', async () => {
+  it('CommonJS app: require() loads the package and its backend and testing subpaths', async () => {
     const dir = createConsumer('commonjs-app', ['minio'], 'commonjs');
     const compiled = readFileSync(join(dir, 'dist/main.js'), 'utf8');
     expect(compiled).toContain('require("nest-credentials")');
+    expect(compiled).toContain('require("nest-credentials/backend")');
     expect(compiled).toContain('require("nest-credentials/testing")');
     const bucket = await createTestBucket('consumer-cjs');
     try {
@@ -165,6 +191,7 @@ describe('the packed package in a separate application', () => {
         refused: 'InvalidProjectError:INVALID_PROJECT',
         typed: true,
         double: { token: 'double-token', stored: 1 },
+        ...CUSTOM_BACKEND_WORKS,
       });
     } finally {
       await deleteTestBucket(bucket);
@@ -188,6 +215,7 @@ describe('the packed package in a separate application', () => {
         token: ecr.token,
         missing: 'ProjectNotFoundError:PROJECT_NOT_FOUND',
         refused: 'InvalidProjectError:INVALID_PROJECT',
+        ...CUSTOM_BACKEND_WORKS,
       });
       expect(result.credentialKeys).toContain('REGISTRY_TOKEN');
       const local = await runConsumer(dir, { ...storageEnv('local', bucket) });

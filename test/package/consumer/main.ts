@@ -2,9 +2,11 @@
 // imported from the installed package. Run by test/package/packed-package.spec.ts.
 import 'reflect-metadata';
 import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { Injectable, Module } from '@nestjs/common';
-import { ConfigModule } from '@nestjs/config';
+import { ConfigModule, ConfigService } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
+import * as root from 'nest-credentials';
 import {
   Credentials,
   CredentialsConfigError,
@@ -15,11 +17,48 @@ import {
   ProjectNotFoundError,
   type ProjectObject,
 } from 'nest-credentials';
+import {
+  FilesystemObjectStore,
+  type ObjectStore,
+  readEnv,
+  resolveTransferSettings,
+  StoreBackedCredentials,
+} from 'nest-credentials/backend';
 import { InMemoryCredentials } from 'nest-credentials/testing';
+
+/** A custom backend built from `nest-credentials/backend`: projects in a local directory. */
+@Injectable()
+class DiskCredentials extends StoreBackedCredentials {
+  protected readonly bucketName: string;
+  protected readonly transfer = resolveTransferSettings();
+
+  constructor(config: ConfigService) {
+    super();
+    const env = readEnv(config, 'disk', {
+      BUCKET_NAME_PROJECTS: { required: true, kind: 'bucket' },
+    });
+    this.bucketName = env.BUCKET_NAME_PROJECTS as string;
+    this.credentials.BUCKET_NAME_PROJECTS = this.bucketName;
+  }
+
+  async getRegistryToken(): Promise<string | null> {
+    return null;
+  }
+
+  protected async createStore(): Promise<ObjectStore> {
+    return new FilesystemObjectStore({
+      root: join(process.cwd(), 'disk-projects'),
+      implicitBuckets: [this.bucketName],
+    });
+  }
+}
 
 @Injectable()
 class Deployer {
-  constructor(@InjectCredentials() private readonly credentials: Credentials) {}
+  constructor(
+    @InjectCredentials() private readonly credentials: Credentials,
+    @InjectCredentials('disk') private readonly disk: Credentials,
+  ) {}
 
   async run() {
     const zip = Buffer.concat([Buffer.from('PK\x03\x04'), randomBytes(3 * 1024 * 1024)]);
@@ -56,12 +95,36 @@ class Deployer {
       typed: [ProjectNotFoundError, InvalidProjectError].every(
         (type) => type.prototype instanceof CredentialsError,
       ),
+      custom: await (async () => {
+        const kept = await this.disk.uploadProject('custom-project', zip);
+        const read: Buffer[] = [];
+        for await (const chunk of await this.disk.downloadProject(bucket, 'custom-project')) {
+          read.push(chunk as Buffer);
+        }
+        return {
+          backend: JSON.stringify(this.disk),
+          size: kept.size,
+          roundTrip: Buffer.concat(read).equals(zip),
+        };
+      })(),
+      // Internals of the backend entry are not on the root export.
+      internalsOnRoot: ['StoreBackedCredentials', 'FilesystemObjectStore', 'readEnv'].filter(
+        (name) => name in root,
+      ),
     };
   }
 }
 
 @Module({
-  imports: [ConfigModule.forRoot({ isGlobal: true }), CredentialsModule.forRoot()],
+  imports: [
+    ConfigModule.forRoot({ isGlobal: true }),
+    CredentialsModule.forRoot(),
+    CredentialsModule.forRoot({
+      name: 'disk',
+      backend: 'disk',
+      backends: { disk: DiskCredentials },
+    }),
+  ],
   providers: [Deployer],
 })
 class AppModule {}
