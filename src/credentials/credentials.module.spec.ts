@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { inspect } from 'node:util';
-import { Inject, Injectable, Module } from '@nestjs/common';
+import { jest } from '@jest/globals';
+import { Inject, Injectable, Logger, Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { Test } from '@nestjs/testing';
 import type { Readable } from 'node:stream';
@@ -16,6 +17,7 @@ import {
   type ProjectObject,
   StorageUnavailableError,
 } from './index.js';
+import { RedactingLogger } from './util/redact.js';
 
 const LOCAL_ENV = {
   CREDENTIALS: 'local',
@@ -201,8 +203,8 @@ describe('CredentialsModule', () => {
     expect(err.message).toContain(
       'AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together',
     );
-    expect(err.message).toContain('AWS_ENDPOINT_URL_S3 must be an http(s) URL');
-    expect(err.message).toContain('BUCKET_NAME_PROJECTS must be a valid bucket name');
+    expect(err.message).toContain('AWS_ENDPOINT_URL_S3 (environment) must be an http(s) URL');
+    expect(err.message).toContain('BUCKET_NAME_PROJECTS (environment) must be a valid bucket name');
     expect(err.message).toContain('AWS_REGION (or AWS_DEFAULT_REGION) is required');
     expect(err.message).not.toContain(AWS_ENV.AWS_ACCESS_KEY_ID);
   });
@@ -407,3 +409,191 @@ describe('Credentials secrets', () => {
 
 // Keep the decorator import used even where only types are needed.
 void Inject;
+
+describe('typed settings in forRoot and forRootAsync', () => {
+  const AWS_SETTINGS = {
+    bucket: 'code-projects',
+    region: 'eu-west-3',
+    registryHost: '123456789012.dkr.ecr.eu-west-3.amazonaws.com',
+    accessKeyId: 'AKIACODEKEY',
+    secretAccessKey: 'Code-Secret-Access-Key-5521',
+    sessionToken: 'Code-Session-Token-7731',
+    s3Endpoint: 'http://127.0.0.1:9000',
+    ecrEndpoint: 'http://127.0.0.1:9001',
+    s3ForcePathStyle: true,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+  } as const;
+
+  const LOCAL_SETTINGS = {
+    bucket: 'code-projects',
+    registryHost: '127.0.0.1:5000',
+    minioEndpoint: 'http://127.0.0.1:9000',
+    minioAccessKey: 'code-access-key',
+    minioSecretKey: 'Code-Minio-Secret-9043',
+    minioRegion: 'eu-west-3',
+    registryUsername: 'builder',
+    registryPassword: 'Code-Registry-Password-6610',
+  } as const;
+
+  it('builds aws from settings in forRoot with no environment at all', async () => {
+    const ref = await resolveWith([
+      configFrom({}),
+      CredentialsModule.forRoot({ backend: 'aws', aws: AWS_SETTINGS }),
+    ]);
+    const backend = ref.get<AwsCredentials>(CREDENTIALS_PROVIDER);
+    expect(backend).toBeInstanceOf(AwsCredentials);
+    jest.spyOn(backend, 'getRegistryToken').mockResolvedValue('stubbed-token');
+    expect(await backend.getCredentials()).toEqual({
+      AWS_ACCESS_KEY_ID: 'AKIACODEKEY',
+      AWS_SECRET_ACCESS_KEY: AWS_SETTINGS.secretAccessKey,
+      AWS_SESSION_TOKEN: AWS_SETTINGS.sessionToken,
+      AWS_REGION: 'eu-west-3',
+      BUCKET_NAME_PROJECTS: 'code-projects',
+      REGISTRY_HOST: AWS_SETTINGS.registryHost,
+      REGISTRY_TOKEN: 'stubbed-token',
+    });
+    await ref.close();
+  });
+
+  it('builds local from settings in forRootAsync (a secrets manager factory), no environment', async () => {
+    const secrets = { get: async () => LOCAL_SETTINGS.minioSecretKey };
+    const ref = await resolveWith([
+      configFrom({}),
+      CredentialsModule.forRootAsync({
+        useFactory: async () => ({
+          backend: 'local',
+          local: { ...LOCAL_SETTINGS, minioSecretKey: await secrets.get() },
+        }),
+      }),
+    ]);
+    const backend = ref.get<Credentials>(CREDENTIALS_PROVIDER);
+    expect(backend).toBeInstanceOf(LocalCredentials);
+    expect(await backend.getCredentials()).toEqual({
+      MINIO_ENDPOINT: 'http://127.0.0.1:9000',
+      MINIO_ACCESS_KEY: 'code-access-key',
+      MINIO_SECRET_KEY: LOCAL_SETTINGS.minioSecretKey,
+      MINIO_REGION: 'eu-west-3',
+      BUCKET_NAME_PROJECTS: 'code-projects',
+      REGISTRY_HOST: '127.0.0.1:5000',
+      REGISTRY_USERNAME: 'builder',
+      REGISTRY_PASSWORD: LOCAL_SETTINGS.registryPassword,
+    });
+    expect(await backend.getRegistryToken()).toBe(
+      Buffer.from(`builder:${LOCAL_SETTINGS.registryPassword}`).toString('base64'),
+    );
+    await ref.close();
+  });
+
+  it('lets a given setting win over its variable, and reads the rest from the environment', async () => {
+    const ref = await resolveWith([
+      configFrom(LOCAL_ENV),
+      CredentialsModule.forRoot({ local: { bucket: 'given-bucket', minioRegion: 'eu-north-1' } }),
+    ]);
+    const record = await ref.get<Credentials>(CREDENTIALS_PROVIDER).getCredentials();
+    expect(record).toMatchObject({
+      BUCKET_NAME_PROJECTS: 'given-bucket',
+      MINIO_REGION: 'eu-north-1',
+      MINIO_ENDPOINT: LOCAL_ENV.MINIO_ENDPOINT,
+      MINIO_SECRET_KEY: LOCAL_ENV.MINIO_SECRET_KEY,
+    });
+    await ref.close();
+  });
+
+  it('ignores the settings of a backend that is not chosen', async () => {
+    const ref = await resolveWith([
+      configFrom(LOCAL_ENV),
+      CredentialsModule.forRoot({ aws: { bucket: 'Not_Checked_Here' } }),
+    ]);
+    expect(ref.get(CREDENTIALS_PROVIDER)).toBeInstanceOf(LocalCredentials);
+    await ref.close();
+  });
+
+  it('reports every problem of code and environment at once, naming the source of each', async () => {
+    const err = await configErrorOf(
+      resolveWith([
+        configFrom({ CREDENTIALS: 'aws', AWS_ENDPOINT_URL_S3: 'not a url' }),
+        CredentialsModule.forRoot({
+          aws: {
+            bucket: 'Bad_Bucket',
+            accessKeyId: 'AKIAHALFAPAIR',
+            sessionToken: 'Given-Session-Token-4471',
+          },
+        }),
+      ]),
+    );
+    expect(err.problems).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining('aws.bucket (forRoot) must be a valid bucket name'),
+        expect.stringContaining('AWS_ENDPOINT_URL_S3 (environment) must be an http(s) URL'),
+        expect.stringContaining(
+          'REGISTRY_HOST is required by the "aws" backend (set it in the environment, or aws.registryHost in forRoot)',
+        ),
+        expect.stringContaining('only aws.accessKeyId (forRoot) is set'),
+        expect.stringContaining('aws.region in forRoot'),
+      ]),
+    );
+    expect(err.problems).toHaveLength(5);
+    expect(err.message).not.toContain('AKIAHALFAPAIR');
+    expect(err.message).not.toContain('Given-Session-Token-4471');
+  });
+
+  it('names a forRootAsync problem too, and refuses an unknown setting name', async () => {
+    const err = await configErrorOf(
+      resolveWith([
+        configFrom(LOCAL_ENV),
+        CredentialsModule.forRootAsync({
+          useFactory: () => ({ local: { bucketName: 'projects', minioEndpoint: 'ftp://x' } }),
+        }),
+      ]),
+    );
+    expect(err.problems).toEqual([
+      expect.stringContaining('local.bucketName (forRoot) is not a setting of the "local" backend'),
+      expect.stringContaining('local.minioEndpoint (forRoot) must be an http(s) URL'),
+    ]);
+  });
+
+  it.each([
+    ['aws', { backend: 'aws', aws: AWS_SETTINGS }, AWS_SETTINGS.secretAccessKey],
+    ['aws session', { backend: 'aws', aws: AWS_SETTINGS }, AWS_SETTINGS.sessionToken],
+    ['local', { backend: 'local', local: LOCAL_SETTINGS }, LOCAL_SETTINGS.minioSecretKey],
+    [
+      'local registry',
+      { backend: 'local', local: LOCAL_SETTINGS },
+      LOCAL_SETTINGS.registryPassword,
+    ],
+  ] as const)(
+    '%s: a secret given in code is in no log line, JSON or inspect of the instance',
+    async (_label, options, secret) => {
+      const ref = await resolveWith([configFrom({}), CredentialsModule.forRoot(options)]);
+      const backend = ref.get<Credentials>(CREDENTIALS_PROVIDER);
+      expect(JSON.stringify(backend)).not.toContain(secret);
+      expect(JSON.stringify({ ...backend })).not.toContain(secret);
+      expect(inspect(backend, { depth: 10, showHidden: true })).not.toContain(secret);
+      const lines: string[] = [];
+      jest.spyOn(Logger.prototype, 'warn').mockImplementation((message) => {
+        lines.push(String(message));
+      });
+      new RedactingLogger('Credentials').warn(`request failed with key ${secret}`);
+      expect(lines).toEqual(['request failed with key [redacted]']);
+      jest.restoreAllMocks();
+      await ref.close();
+    },
+  );
+
+  it('gives two named instances of one backend their own buckets', async () => {
+    const ref = await resolveWith([
+      configFrom(LOCAL_ENV),
+      CredentialsModule.forRoot({ local: { bucket: 'first-bucket' } }),
+      CredentialsModule.forRoot({
+        name: 'archive',
+        backend: 'local',
+        local: { bucket: 'second-bucket' },
+      }),
+    ]);
+    const first = await ref.get<Credentials>(getCredentialsToken()).getCredentials();
+    const second = await ref.get<Credentials>(getCredentialsToken('archive')).getCredentials();
+    expect(first.BUCKET_NAME_PROJECTS).toBe('first-bucket');
+    expect(second.BUCKET_NAME_PROJECTS).toBe('second-bucket');
+    await ref.close();
+  });
+});

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { readEnv, setTogether } from '../config/env-schema.js';
+import { readSettings, setTogether } from '../config/env-schema.js';
 import { resolveTransferSettings, type TransferSettings } from '../config/transfer-settings.js';
 import { CREDENTIALS_MODULE_OPTIONS } from '../credentials.module-definition.js';
 import type { CredentialsModuleOptions } from '../credentials.options.js';
@@ -10,19 +10,10 @@ import { probeRegistry } from '../registry/registry-probe.js';
 import { PRIVATE_MODES, type StoreModes } from '../store/filesystem-entries.js';
 import { FilesystemObjectStore } from '../store/filesystem-object-store.js';
 import type { ObjectStore } from '../store/object-store.js';
+import { DEFAULT_PROJECTS_DIR, FILESYSTEM_SETTINGS } from './filesystem.settings.js';
 import { StoreBackedCredentials } from './store-backed-credentials.js';
 
-/** Where projects go when `PROJECTS_DIR` is not set, relative to the working directory. */
-export const DEFAULT_PROJECTS_DIR = './data/projects';
-
-const FILESYSTEM_ENV = {
-  BUCKET_NAME_PROJECTS: { required: true, kind: 'bucket' },
-  REGISTRY_HOST: { required: true, kind: 'host' },
-  PROJECTS_DIR: { default: DEFAULT_PROJECTS_DIR },
-  PROJECTS_GROUP_ACCESS: { default: 'none' },
-  REGISTRY_USERNAME: {},
-  REGISTRY_PASSWORD: { secret: true },
-} as const;
+export { DEFAULT_PROJECTS_DIR };
 
 /**
  * Permission bits of what the store creates, by `PROJECTS_GROUP_ACCESS`: owner only by default;
@@ -35,10 +26,13 @@ const GROUP_ACCESS_MODES: Record<string, StoreModes> = {
   write: { file: 0o660, directory: 0o770 },
 };
 
-const knownGroupAccess = (values: { PROJECTS_GROUP_ACCESS?: string }) =>
+const knownGroupAccess = (
+  values: { PROJECTS_GROUP_ACCESS?: string },
+  nameOf: (name: 'PROJECTS_GROUP_ACCESS') => string,
+) =>
   Object.hasOwn(GROUP_ACCESS_MODES, values.PROJECTS_GROUP_ACCESS ?? 'none')
     ? undefined
-    : `PROJECTS_GROUP_ACCESS must be one of ${Object.keys(GROUP_ACCESS_MODES).join(', ')}`;
+    : `${nameOf('PROJECTS_GROUP_ACCESS')} must be one of ${Object.keys(GROUP_ACCESS_MODES).join(', ')}`;
 
 /**
  * Projects in a local directory, and a plain Docker registry as in `local`: for a single
@@ -73,7 +67,9 @@ const knownGroupAccess = (values: { PROJECTS_GROUP_ACCESS?: string }) =>
  * at startup), `BUCKET_NAME_PROJECTS` (a sub-directory of it, created on the first upload),
  * `REGISTRY_HOST`, optionally `REGISTRY_USERNAME` with `REGISTRY_PASSWORD`, and
  * `PROJECTS_GROUP_ACCESS` (`none`, default: files 0600 and directories 0700; `read`: 0640 /
- * 0750; `write`: 0660 / 0770).
+ * 0750; `write`: 0660 / 0770). Each may instead be given in code,
+ * `forRoot({ filesystem: { projectsDir, bucket, ... } })` (see `FilesystemSettings`), which
+ * wins over the variable: the backend reads both through `readSettings`, one call.
  */
 @Injectable()
 export class FilesystemCredentials extends StoreBackedCredentials {
@@ -81,14 +77,14 @@ export class FilesystemCredentials extends StoreBackedCredentials {
   protected readonly transfer: TransferSettings;
   /** Absolute directory holding one sub-directory per bucket. */
   readonly projectsDir: string;
-  readonly #env: Record<keyof typeof FILESYSTEM_ENV, string | undefined>;
+  readonly #env: Record<keyof typeof FILESYSTEM_SETTINGS, string | undefined>;
 
   constructor(
     config: ConfigService,
     @Optional() @Inject(CREDENTIALS_MODULE_OPTIONS) options?: CredentialsModuleOptions,
   ) {
     super();
-    this.#env = readEnv(config, 'filesystem', FILESYSTEM_ENV, [
+    this.#env = readSettings(config, 'filesystem', FILESYSTEM_SETTINGS, options?.filesystem, [
       setTogether('REGISTRY_USERNAME', 'REGISTRY_PASSWORD'),
       knownGroupAccess,
     ]);
