@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { inspect } from 'node:util';
 import { jest } from '@jest/globals';
 import { Inject, Injectable, Logger, Module } from '@nestjs/common';
-import { ConfigModule, ConfigService } from '@nestjs/config';
+import { ConfigService } from '@nestjs/config';
 import { Test } from '@nestjs/testing';
 import type { Readable } from 'node:stream';
 import {
@@ -18,6 +18,7 @@ import {
   StorageUnavailableError,
 } from './index.js';
 import { RedactingLogger } from './util/redact.js';
+import { configFromEnv } from '../../test/support/backends.js';
 
 const LOCAL_ENV = {
   CREDENTIALS: 'local',
@@ -36,17 +37,6 @@ const AWS_ENV = {
   AWS_ACCESS_KEY_ID: 'AKIAEXAMPLEKEY',
   AWS_SECRET_ACCESS_KEY: 'very-secret-aws-key',
 };
-
-/** A configuration module that reads only `env` (never the process environment). */
-function configFrom(env: Record<string, string>) {
-  return ConfigModule.forRoot({
-    isGlobal: true,
-    ignoreEnvFile: true,
-    ignoreEnvVars: true,
-    skipProcessEnv: true,
-    load: [() => env],
-  });
-}
 
 @Injectable()
 class GcpCredentials extends Credentials {
@@ -96,27 +86,30 @@ async function configErrorOf(promise: Promise<unknown>): Promise<CredentialsConf
 
 describe('CredentialsModule', () => {
   it('binds CREDENTIALS_PROVIDER to the backend named by CREDENTIALS', async () => {
-    const ref = await resolveWith([configFrom(LOCAL_ENV), CredentialsModule.forRoot()]);
+    const ref = await resolveWith([configFromEnv(LOCAL_ENV), CredentialsModule.forRoot()]);
     expect(ref.get(CREDENTIALS_PROVIDER)).toBeInstanceOf(LocalCredentials);
     await ref.close();
   });
 
   it('builds the aws backend without contacting any server', async () => {
-    const ref = await resolveWith([configFrom(AWS_ENV), CredentialsModule.forRoot()]);
+    const ref = await resolveWith([configFromEnv(AWS_ENV), CredentialsModule.forRoot()]);
     expect(ref.get(CREDENTIALS_PROVIDER)).toBeInstanceOf(AwsCredentials);
     await ref.close();
   });
 
   it('lets the backend option override CREDENTIALS', async () => {
     const env = { ...LOCAL_ENV, ...AWS_ENV, CREDENTIALS: 'local' };
-    const ref = await resolveWith([configFrom(env), CredentialsModule.forRoot({ backend: 'aws' })]);
+    const ref = await resolveWith([
+      configFromEnv(env),
+      CredentialsModule.forRoot({ backend: 'aws' }),
+    ]);
     expect(ref.get(CREDENTIALS_PROVIDER)).toBeInstanceOf(AwsCredentials);
     await ref.close();
   });
 
   it('builds a custom backend through DI, with ConfigService injected', async () => {
     const ref = await resolveWith([
-      configFrom({ CREDENTIALS: 'gcp', GCP_KEY: 'gcp-secret' }),
+      configFromEnv({ CREDENTIALS: 'gcp', GCP_KEY: 'gcp-secret' }),
       CredentialsModule.forRoot({ backends: { gcp: GcpCredentials } }),
     ]);
     const backend = ref.get<GcpCredentials>(CREDENTIALS_PROVIDER);
@@ -127,14 +120,17 @@ describe('CredentialsModule', () => {
   });
 
   it('injects the backend with @InjectCredentials()', async () => {
-    const ref = await resolveWith([configFrom(LOCAL_ENV), CredentialsModule.forRoot()], [Consumer]);
+    const ref = await resolveWith(
+      [configFromEnv(LOCAL_ENV), CredentialsModule.forRoot()],
+      [Consumer],
+    );
     expect(ref.get(Consumer).credentials).toBe(ref.get(CREDENTIALS_PROVIDER));
     await ref.close();
   });
 
   it('injects the same backend by its class, Credentials, with no decorator', async () => {
     const ref = await resolveWith(
-      [configFrom(LOCAL_ENV), CredentialsModule.forRoot()],
+      [configFromEnv(LOCAL_ENV), CredentialsModule.forRoot()],
       [ConsumerByClass],
     );
     expect(ref.get(ConsumerByClass).credentials).toBeInstanceOf(LocalCredentials);
@@ -145,7 +141,7 @@ describe('CredentialsModule', () => {
   it('gives injection by class the double that overrideProvider(CREDENTIALS_PROVIDER) sets', async () => {
     const double = new GcpCredentials(new ConfigService({}));
     const ref = await Test.createTestingModule({
-      imports: [configFrom(LOCAL_ENV), CredentialsModule.forRoot()],
+      imports: [configFromEnv(LOCAL_ENV), CredentialsModule.forRoot()],
       providers: [ConsumerByClass],
     })
       .overrideProvider(CREDENTIALS_PROVIDER)
@@ -158,7 +154,7 @@ describe('CredentialsModule', () => {
   it('refuses an unknown backend and lists every valid name', async () => {
     const err = await configErrorOf(
       resolveWith([
-        configFrom({ ...LOCAL_ENV, CREDENTIALS: 'azure' }),
+        configFromEnv({ ...LOCAL_ENV, CREDENTIALS: 'azure' }),
         CredentialsModule.forRoot({ backends: { gcp: GcpCredentials } }),
       ]),
     );
@@ -167,13 +163,13 @@ describe('CredentialsModule', () => {
   });
 
   it('refuses a missing CREDENTIALS, naming the variable', async () => {
-    const err = await configErrorOf(resolveWith([configFrom({}), CredentialsModule.forRoot()]));
+    const err = await configErrorOf(resolveWith([configFromEnv({}), CredentialsModule.forRoot()]));
     expect(err.message).toMatch(/CREDENTIALS is not set; valid backends: aws, local/);
   });
 
   it('reports every missing variable of the chosen backend at once', async () => {
     const err = await configErrorOf(
-      resolveWith([configFrom({ CREDENTIALS: 'local' }), CredentialsModule.forRoot()]),
+      resolveWith([configFromEnv({ CREDENTIALS: 'local' }), CredentialsModule.forRoot()]),
     );
     for (const name of [
       'BUCKET_NAME_PROJECTS',
@@ -190,7 +186,7 @@ describe('CredentialsModule', () => {
   it('names invalid values without echoing secrets', async () => {
     const err = await configErrorOf(
       resolveWith([
-        configFrom({
+        configFromEnv({
           ...AWS_ENV,
           AWS_SECRET_ACCESS_KEY: '',
           AWS_ENDPOINT_URL_S3: 'not a url',
@@ -210,7 +206,7 @@ describe('CredentialsModule', () => {
   });
 
   it('refuses storage calls once the module is destroyed, without building a new client', async () => {
-    const moduleRef = await resolveWith([configFrom(LOCAL_ENV), CredentialsModule.forRoot()]);
+    const moduleRef = await resolveWith([configFromEnv(LOCAL_ENV), CredentialsModule.forRoot()]);
     const credentials = moduleRef.get<Credentials>(CREDENTIALS_PROVIDER);
     await moduleRef.close();
     const calls = [
@@ -226,7 +222,7 @@ describe('CredentialsModule', () => {
 
   it('refuses invalid transfer options', async () => {
     const err = await configErrorOf(
-      resolveWith([configFrom(LOCAL_ENV), CredentialsModule.forRoot({ partSize: 1024 })]),
+      resolveWith([configFromEnv(LOCAL_ENV), CredentialsModule.forRoot({ partSize: 1024 })]),
     );
     expect(err.message).toContain('option partSize');
   });
@@ -244,7 +240,7 @@ describe('CredentialsModule', () => {
 
     it('takes options from useFactory with inject', async () => {
       const ref = await resolveWith([
-        configFrom({ ...LOCAL_ENV, WHICH: 'gcp' }),
+        configFromEnv({ ...LOCAL_ENV, WHICH: 'gcp' }),
         CredentialsModule.forRootAsync({
           inject: [ConfigService],
           useFactory: (config: ConfigService) => ({
@@ -259,7 +255,7 @@ describe('CredentialsModule', () => {
 
     it('takes options from useClass', async () => {
       const ref = await resolveWith([
-        configFrom({}),
+        configFromEnv({}),
         CredentialsModule.forRootAsync({ useClass: OptionsFactory }),
       ]);
       expect(ref.get(CREDENTIALS_PROVIDER)).toBeInstanceOf(GcpCredentials);
@@ -268,7 +264,7 @@ describe('CredentialsModule', () => {
 
     it('takes options from useExisting', async () => {
       const ref = await resolveWith([
-        configFrom({}),
+        configFromEnv({}),
         CredentialsModule.forRootAsync({ imports: [OptionsModule], useExisting: OptionsFactory }),
       ]);
       expect(ref.get(CREDENTIALS_PROVIDER)).toBeInstanceOf(GcpCredentials);
@@ -278,7 +274,7 @@ describe('CredentialsModule', () => {
     it('fails fast when the factory names an unknown backend', async () => {
       const err = await configErrorOf(
         resolveWith([
-          configFrom({}),
+          configFromEnv({}),
           CredentialsModule.forRootAsync({ useFactory: () => ({ backend: 'nope' }) }),
         ]),
       );
@@ -292,7 +288,7 @@ describe('CredentialsModule', () => {
 
     it('makes the provider injectable in modules that do not import it', async () => {
       const ref = await resolveWith([
-        configFrom(LOCAL_ENV),
+        configFromEnv(LOCAL_ENV),
         CredentialsModule.forRoot({ isGlobal: true }),
         FeatureModule,
       ]);
@@ -303,7 +299,7 @@ describe('CredentialsModule', () => {
 
     it('keeps the provider private to importers without it', async () => {
       const attempt = resolveWith([
-        configFrom(LOCAL_ENV),
+        configFromEnv(LOCAL_ENV),
         CredentialsModule.forRoot(),
         FeatureModule,
       ]);
@@ -327,7 +323,7 @@ describe('named instances', () => {
   it('registers a named instance beside the default one, each under its own token', async () => {
     const ref = await resolveWith(
       [
-        configFrom(BOTH_ENV),
+        configFromEnv(BOTH_ENV),
         CredentialsModule.forRoot(),
         CredentialsModule.forRoot({ name: 'archive', backend: 'aws' }),
       ],
@@ -347,7 +343,7 @@ describe('named instances', () => {
   it('keeps the Credentials class for the default instance, whatever the order', async () => {
     const ref = await resolveWith(
       [
-        configFrom(BOTH_ENV),
+        configFromEnv(BOTH_ENV),
         CredentialsModule.forRoot({ name: 'archive', backend: 'aws', isGlobal: true }),
         CredentialsModule.forRoot({ isGlobal: true }),
       ],
@@ -360,7 +356,7 @@ describe('named instances', () => {
 
   it('names an instance from forRootAsync too', async () => {
     const ref = await resolveWith([
-      configFrom(BOTH_ENV),
+      configFromEnv(BOTH_ENV),
       CredentialsModule.forRootAsync({ name: 'archive', useFactory: () => ({ backend: 'aws' }) }),
     ]);
     expect(ref.get(getCredentialsToken('archive'))).toBeInstanceOf(AwsCredentials);
@@ -380,7 +376,7 @@ describe('Credentials secrets', () => {
     ['local', LOCAL_ENV, LOCAL_ENV.MINIO_SECRET_KEY],
     ['aws', AWS_ENV, AWS_ENV.AWS_SECRET_ACCESS_KEY],
   ])('%s: JSON.stringify and util.inspect show no secret', async (_name, env, secret) => {
-    const ref = await resolveWith([configFrom(env), CredentialsModule.forRoot()]);
+    const ref = await resolveWith([configFromEnv(env), CredentialsModule.forRoot()]);
     const backend = ref.get<Credentials>(CREDENTIALS_PROVIDER);
     expect(JSON.stringify(backend)).not.toContain(secret);
     expect(JSON.stringify({ nested: [backend] })).not.toContain(secret);
@@ -390,7 +386,7 @@ describe('Credentials secrets', () => {
   });
 
   it('getCredentials returns a frozen copy, never the live record', async () => {
-    const ref = await resolveWith([configFrom(LOCAL_ENV), CredentialsModule.forRoot()]);
+    const ref = await resolveWith([configFromEnv(LOCAL_ENV), CredentialsModule.forRoot()]);
     const backend = ref.get<Credentials>(CREDENTIALS_PROVIDER);
     const first = await backend.getCredentials();
     expect(first.MINIO_SECRET_KEY).toBe(LOCAL_ENV.MINIO_SECRET_KEY);
@@ -437,7 +433,7 @@ describe('typed settings in forRoot and forRootAsync', () => {
 
   it('builds aws from settings in forRoot with no environment at all', async () => {
     const ref = await resolveWith([
-      configFrom({}),
+      configFromEnv({}),
       CredentialsModule.forRoot({ backend: 'aws', aws: AWS_SETTINGS }),
     ]);
     const backend = ref.get<AwsCredentials>(CREDENTIALS_PROVIDER);
@@ -458,7 +454,7 @@ describe('typed settings in forRoot and forRootAsync', () => {
   it('builds local from settings in forRootAsync (a secrets manager factory), no environment', async () => {
     const secrets = { get: async () => LOCAL_SETTINGS.minioSecretKey };
     const ref = await resolveWith([
-      configFrom({}),
+      configFromEnv({}),
       CredentialsModule.forRootAsync({
         useFactory: async () => ({
           backend: 'local',
@@ -486,7 +482,7 @@ describe('typed settings in forRoot and forRootAsync', () => {
 
   it('lets a given setting win over its variable, and reads the rest from the environment', async () => {
     const ref = await resolveWith([
-      configFrom(LOCAL_ENV),
+      configFromEnv(LOCAL_ENV),
       CredentialsModule.forRoot({ local: { bucket: 'given-bucket', minioRegion: 'eu-north-1' } }),
     ]);
     const record = await ref.get<Credentials>(CREDENTIALS_PROVIDER).getCredentials();
@@ -501,7 +497,7 @@ describe('typed settings in forRoot and forRootAsync', () => {
 
   it('ignores the settings of a backend that is not chosen', async () => {
     const ref = await resolveWith([
-      configFrom(LOCAL_ENV),
+      configFromEnv(LOCAL_ENV),
       CredentialsModule.forRoot({ aws: { bucket: 'Not_Checked_Here' } }),
     ]);
     expect(ref.get(CREDENTIALS_PROVIDER)).toBeInstanceOf(LocalCredentials);
@@ -511,7 +507,7 @@ describe('typed settings in forRoot and forRootAsync', () => {
   it('reports every problem of code and environment at once, naming the source of each', async () => {
     const err = await configErrorOf(
       resolveWith([
-        configFrom({ CREDENTIALS: 'aws', AWS_ENDPOINT_URL_S3: 'not a url' }),
+        configFromEnv({ CREDENTIALS: 'aws', AWS_ENDPOINT_URL_S3: 'not a url' }),
         CredentialsModule.forRoot({
           aws: {
             bucket: 'Bad_Bucket',
@@ -540,7 +536,7 @@ describe('typed settings in forRoot and forRootAsync', () => {
   it('names a forRootAsync problem too, and refuses an unknown setting name', async () => {
     const err = await configErrorOf(
       resolveWith([
-        configFrom(LOCAL_ENV),
+        configFromEnv(LOCAL_ENV),
         CredentialsModule.forRootAsync({
           useFactory: () => ({ local: { bucketName: 'projects', minioEndpoint: 'ftp://x' } }),
         }),
@@ -564,7 +560,7 @@ describe('typed settings in forRoot and forRootAsync', () => {
   ] as const)(
     '%s: a secret given in code is in no log line, JSON or inspect of the instance',
     async (_label, options, secret) => {
-      const ref = await resolveWith([configFrom({}), CredentialsModule.forRoot(options)]);
+      const ref = await resolveWith([configFromEnv({}), CredentialsModule.forRoot(options)]);
       const backend = ref.get<Credentials>(CREDENTIALS_PROVIDER);
       expect(JSON.stringify(backend)).not.toContain(secret);
       expect(JSON.stringify({ ...backend })).not.toContain(secret);
@@ -582,7 +578,7 @@ describe('typed settings in forRoot and forRootAsync', () => {
 
   it('gives two named instances of one backend their own buckets', async () => {
     const ref = await resolveWith([
-      configFrom(LOCAL_ENV),
+      configFromEnv(LOCAL_ENV),
       CredentialsModule.forRoot({ local: { bucket: 'first-bucket' } }),
       CredentialsModule.forRoot({
         name: 'archive',

@@ -3,7 +3,6 @@ import { describe, expect, it } from '@jest/globals';
 import { Readable } from 'node:stream';
 import { inspect } from 'node:util';
 import { Injectable, Module } from '@nestjs/common';
-import { ConfigModule } from '@nestjs/config';
 import { Test } from '@nestjs/testing';
 import {
   AccessDeniedError,
@@ -19,6 +18,7 @@ import {
   StorageUnavailableError,
 } from '../index.js';
 import { type CredentialsMethod, InMemoryCredentials, overrideCredentials } from './index.js';
+import { configFromEnv } from '../../../test/support/backends.js';
 
 function zipOf(size: number, seed = 0): Buffer {
   const data = Buffer.alloc(size);
@@ -306,8 +306,7 @@ describe('overrideCredentials', () => {
   class AppModule {}
 
   /** Configuration without any of the real backend's variables, not even CREDENTIALS. */
-  const emptyConfig = () =>
-    ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, ignoreEnvVars: true, load: [] });
+  const emptyConfig = () => configFromEnv();
 
   it('without the override, the app cannot start with this configuration', async () => {
     const attempt = Test.createTestingModule({ imports: [emptyConfig(), AppModule] }).compile();
@@ -338,16 +337,7 @@ describe('overrideCredentials', () => {
   ) =>
     overrideCredentials(
       Test.createTestingModule({
-        imports: [
-          ConfigModule.forRoot({
-            isGlobal: true,
-            ignoreEnvFile: true,
-            ignoreEnvVars: true,
-            skipProcessEnv: true,
-            load: [() => env],
-          }),
-          CredentialsModule.forRoot({ maxProjectSize }),
-        ],
+        imports: [configFromEnv(env), CredentialsModule.forRoot({ maxProjectSize })],
       }),
       double,
     ).compile();
