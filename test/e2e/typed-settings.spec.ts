@@ -1,11 +1,16 @@
 import 'reflect-metadata';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { Injectable, type INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
+import request from 'supertest';
 import {
   type AwsSettings,
   Credentials,
   CredentialsModule,
+  FilesystemCredentials,
   InjectCredentials,
   type LocalSettings,
 } from '../../src/credentials/index.js';
@@ -188,5 +193,52 @@ describe('two instances of one backend, each with its own bucket', () => {
 
     expect((await storedObject(first, 'same-name.zip')).equals(one)).toBe(true);
     expect((await storedObject(second, 'same-name.zip')).equals(two)).toBe(true);
+  });
+});
+
+describe('the controller of an instance whose bucket is given in code', () => {
+  let dir: string;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'e2e-typed-'));
+  });
+
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('downloads from the given bucket, not from BUCKET_NAME_PROJECTS of the environment', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        configFromEnv({ BUCKET_NAME_PROJECTS: 'env-bucket' }),
+        CredentialsModule.forRoot({
+          backend: 'filesystem',
+          backends: { filesystem: FilesystemCredentials },
+          controller: { allowAnonymous: true },
+          filesystem: { bucket: 'given-bucket', projectsDir: dir, registryHost: '127.0.0.1:5000' },
+        }),
+      ],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    apps.push(app);
+    await app.init();
+    const zip = zipLike(4096);
+
+    const put = await request(app.getHttpServer())
+      .put('/projects/given.zip')
+      .set('Content-Type', 'application/zip')
+      .send(zip);
+    expect(put.status).toBe(201);
+    expect(put.body).toMatchObject({ bucket: 'given-bucket', key: 'given.zip' });
+    const get = await request(app.getHttpServer())
+      .get('/projects/given.zip')
+      .buffer(true)
+      .parse((res, done) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => done(null, Buffer.concat(chunks)));
+      });
+    expect(get.status).toBe(200);
+    expect((get.body as Buffer).equals(zip)).toBe(true);
   });
 });

@@ -72,11 +72,12 @@ export class ProjectsController {
   /** How long a form may take to reach its file part (a client that sends headers, then nothing). */
   private readonly requestTimeoutMs: number;
   /**
-   * The bucket downloads read from: a client never names one. `BUCKET_NAME_PROJECTS` from the
-   * configuration when set (no secret, no network: what the built-in backends write to), else
-   * asked of the backend once (see `projectsBucket`).
+   * The bucket downloads read from: a client never names one. The one the backend writes to
+   * (see `projectsBucket`), found once.
    */
   #bucket: Promise<string> | undefined;
+  /** `BUCKET_NAME_PROJECTS` of the configuration, checked at startup. */
+  readonly #configuredBucket: string | undefined;
 
   constructor(
     @Inject(CREDENTIALS_PROVIDER) private readonly credentials: Credentials,
@@ -88,7 +89,8 @@ export class ProjectsController {
     this.maxProjectSize = transfer.maxProjectSize;
     this.requestTimeoutMs = transfer.requestTimeoutMs;
     const configured = String(config.get<unknown>(BUCKET_ENV) ?? '').trim();
-    if (configured) this.#bucket = Promise.resolve(checkedBucket(configured, BUCKET_ENV));
+    if (configured) checkedBucket(configured, BUCKET_ENV);
+    this.#configuredBucket = configured || undefined;
   }
 
   /** The raw request body is the ZIP (`curl -T project.zip`). */
@@ -159,13 +161,14 @@ export class ProjectsController {
   }
 
   /**
-   * Without `BUCKET_NAME_PROJECTS` in the configuration (a custom backend configured another
-   * way, or a test double), the bucket is the one the backend reports to build jobs, following
-   * estela: `BUCKET_NAME_PROJECTS` of its credentials (see `projectsBucketOf`). Asked once, at
-   * the first download, not at startup (which must not contact servers); only the name is kept.
+   * The bucket the backend reports to build jobs, following estela: `BUCKET_NAME_PROJECTS` of
+   * its credentials record (a built-in backend's holds the bucket given in code over the
+   * environment's, so two instances or settings in code read from the right one), else of the
+   * configuration, else of `getCredentials()` (see `projectsBucketOf`). Found once, at the first
+   * download, not at startup (which must not contact servers); only the name is kept.
    */
   private projectsBucket(): Promise<string> {
-    this.#bucket ??= projectsBucketOf(this.credentials).then(
+    this.#bucket ??= projectsBucketOf(this.credentials, this.#configuredBucket).then(
       (bucket) => checkedBucket(bucket, `the backend's ${BUCKET_ENV}`),
       (err: unknown) => {
         this.#bucket = undefined; // a transient failure: ask again next time
