@@ -53,8 +53,9 @@ const knownGroupAccess = (
  * ```
  *
  * - It is an `@Injectable()` class built by Nest's DI, so it injects what it needs: its
- *   settings through `ConfigService`, and the module's options (optional, for the transfer
- *   limits) through `CREDENTIALS_MODULE_OPTIONS`.
+ *   settings through `ConfigService`, and the module's options (optional: the transfer limits,
+ *   and its settings given in code) through `CREDENTIALS_MODULE_OPTIONS`; `readSettings` merges
+ *   the two sources and checks them together.
  * - The constructor validates every setting at once and throws `CredentialsConfigError`, so a
  *   bad configuration stops the app at startup; it touches neither the disk nor the network.
  * - It fills `this.credentials` (what `getCredentials()` hands to a build job).
@@ -69,7 +70,7 @@ const knownGroupAccess = (
  * `PROJECTS_GROUP_ACCESS` (`none`, default: files 0600 and directories 0700; `read`: 0640 /
  * 0750; `write`: 0660 / 0770). Each may instead be given in code,
  * `forRoot({ filesystem: { projectsDir, bucket, ... } })` (see `FilesystemSettings`), which
- * wins over the variable: the backend reads both through `readSettings`, one call.
+ * wins over the variable.
  */
 @Injectable()
 export class FilesystemCredentials extends StoreBackedCredentials {
