@@ -169,7 +169,9 @@ describe('mounting the controller', () => {
           CredentialsModule.forRoot({ controller: true }),
         ),
       );
-      expect(err.message).toContain('BUCKET_NAME_PROJECTS must be a valid bucket name');
+      expect(err.message).toContain(
+        'BUCKET_NAME_PROJECTS (environment) must be a valid bucket name',
+      );
     });
   });
 });
