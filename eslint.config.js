@@ -49,14 +49,8 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/credentials/{util,project,registry,store}/**/*.ts'],
+    files: ['src/credentials/{config,util,project,registry,store}/**/*.ts'],
     ignores: [LIBRARY_SPECS],
     rules: layerRule(['../credentials.options*']),
-  },
-  {
-    // config/ still takes TransferTuning from credentials.options.ts.
-    files: ['src/credentials/config/**/*.ts'],
-    ignores: [LIBRARY_SPECS],
-    rules: layerRule(),
   },
 );

@@ -17,9 +17,11 @@ export { withProjectSize, type ProjectStream } from './project/project-stream.js
 // The project rules every store shares.
 export { assertProjectName, assertBucketName } from './project/project-name.js';
 
-// Settings: read and check environment variables through ConfigService, all problems at once.
+// Settings: read and check environment variables through ConfigService (and settings given in
+// code, which win: `readSettings`), all problems of both sources at once.
 export {
   readEnv,
+  readSettings,
   setTogether,
   type EnvRule,
   type EnvSchema,

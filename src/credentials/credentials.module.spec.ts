@@ -1,7 +1,8 @@
 import 'reflect-metadata';
 import { inspect } from 'node:util';
-import { Inject, Injectable, Module } from '@nestjs/common';
-import { ConfigModule, ConfigService } from '@nestjs/config';
+import { jest } from '@jest/globals';
+import { Inject, Injectable, Logger, Module } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
 import { Test } from '@nestjs/testing';
 import type { Readable } from 'node:stream';
 import {
@@ -16,6 +17,8 @@ import {
   type ProjectObject,
   StorageUnavailableError,
 } from './index.js';
+import { RedactingLogger } from './util/redact.js';
+import { configFromEnv } from '../../test/support/backends.js';
 
 const LOCAL_ENV = {
   CREDENTIALS: 'local',
@@ -34,17 +37,6 @@ const AWS_ENV = {
   AWS_ACCESS_KEY_ID: 'AKIAEXAMPLEKEY',
   AWS_SECRET_ACCESS_KEY: 'very-secret-aws-key',
 };
-
-/** A configuration module that reads only `env` (never the process environment). */
-function configFrom(env: Record<string, string>) {
-  return ConfigModule.forRoot({
-    isGlobal: true,
-    ignoreEnvFile: true,
-    ignoreEnvVars: true,
-    skipProcessEnv: true,
-    load: [() => env],
-  });
-}
 
 @Injectable()
 class GcpCredentials extends Credentials {
@@ -94,27 +86,30 @@ async function configErrorOf(promise: Promise<unknown>): Promise<CredentialsConf
 
 describe('CredentialsModule', () => {
   it('binds CREDENTIALS_PROVIDER to the backend named by CREDENTIALS', async () => {
-    const ref = await resolveWith([configFrom(LOCAL_ENV), CredentialsModule.forRoot()]);
+    const ref = await resolveWith([configFromEnv(LOCAL_ENV), CredentialsModule.forRoot()]);
     expect(ref.get(CREDENTIALS_PROVIDER)).toBeInstanceOf(LocalCredentials);
     await ref.close();
   });
 
   it('builds the aws backend without contacting any server', async () => {
-    const ref = await resolveWith([configFrom(AWS_ENV), CredentialsModule.forRoot()]);
+    const ref = await resolveWith([configFromEnv(AWS_ENV), CredentialsModule.forRoot()]);
     expect(ref.get(CREDENTIALS_PROVIDER)).toBeInstanceOf(AwsCredentials);
     await ref.close();
   });
 
   it('lets the backend option override CREDENTIALS', async () => {
     const env = { ...LOCAL_ENV, ...AWS_ENV, CREDENTIALS: 'local' };
-    const ref = await resolveWith([configFrom(env), CredentialsModule.forRoot({ backend: 'aws' })]);
+    const ref = await resolveWith([
+      configFromEnv(env),
+      CredentialsModule.forRoot({ backend: 'aws' }),
+    ]);
     expect(ref.get(CREDENTIALS_PROVIDER)).toBeInstanceOf(AwsCredentials);
     await ref.close();
   });
 
   it('builds a custom backend through DI, with ConfigService injected', async () => {
     const ref = await resolveWith([
-      configFrom({ CREDENTIALS: 'gcp', GCP_KEY: 'gcp-secret' }),
+      configFromEnv({ CREDENTIALS: 'gcp', GCP_KEY: 'gcp-secret' }),
       CredentialsModule.forRoot({ backends: { gcp: GcpCredentials } }),
     ]);
     const backend = ref.get<GcpCredentials>(CREDENTIALS_PROVIDER);
@@ -125,14 +120,17 @@ describe('CredentialsModule', () => {
   });
 
   it('injects the backend with @InjectCredentials()', async () => {
-    const ref = await resolveWith([configFrom(LOCAL_ENV), CredentialsModule.forRoot()], [Consumer]);
+    const ref = await resolveWith(
+      [configFromEnv(LOCAL_ENV), CredentialsModule.forRoot()],
+      [Consumer],
+    );
     expect(ref.get(Consumer).credentials).toBe(ref.get(CREDENTIALS_PROVIDER));
     await ref.close();
   });
 
   it('injects the same backend by its class, Credentials, with no decorator', async () => {
     const ref = await resolveWith(
-      [configFrom(LOCAL_ENV), CredentialsModule.forRoot()],
+      [configFromEnv(LOCAL_ENV), CredentialsModule.forRoot()],
       [ConsumerByClass],
     );
     expect(ref.get(ConsumerByClass).credentials).toBeInstanceOf(LocalCredentials);
@@ -143,7 +141,7 @@ describe('CredentialsModule', () => {
   it('gives injection by class the double that overrideProvider(CREDENTIALS_PROVIDER) sets', async () => {
     const double = new GcpCredentials(new ConfigService({}));
     const ref = await Test.createTestingModule({
-      imports: [configFrom(LOCAL_ENV), CredentialsModule.forRoot()],
+      imports: [configFromEnv(LOCAL_ENV), CredentialsModule.forRoot()],
       providers: [ConsumerByClass],
     })
       .overrideProvider(CREDENTIALS_PROVIDER)
@@ -156,7 +154,7 @@ describe('CredentialsModule', () => {
   it('refuses an unknown backend and lists every valid name', async () => {
     const err = await configErrorOf(
       resolveWith([
-        configFrom({ ...LOCAL_ENV, CREDENTIALS: 'azure' }),
+        configFromEnv({ ...LOCAL_ENV, CREDENTIALS: 'azure' }),
         CredentialsModule.forRoot({ backends: { gcp: GcpCredentials } }),
       ]),
     );
@@ -165,13 +163,13 @@ describe('CredentialsModule', () => {
   });
 
   it('refuses a missing CREDENTIALS, naming the variable', async () => {
-    const err = await configErrorOf(resolveWith([configFrom({}), CredentialsModule.forRoot()]));
+    const err = await configErrorOf(resolveWith([configFromEnv({}), CredentialsModule.forRoot()]));
     expect(err.message).toMatch(/CREDENTIALS is not set; valid backends: aws, local/);
   });
 
   it('reports every missing variable of the chosen backend at once', async () => {
     const err = await configErrorOf(
-      resolveWith([configFrom({ CREDENTIALS: 'local' }), CredentialsModule.forRoot()]),
+      resolveWith([configFromEnv({ CREDENTIALS: 'local' }), CredentialsModule.forRoot()]),
     );
     for (const name of [
       'BUCKET_NAME_PROJECTS',
@@ -188,7 +186,7 @@ describe('CredentialsModule', () => {
   it('names invalid values without echoing secrets', async () => {
     const err = await configErrorOf(
       resolveWith([
-        configFrom({
+        configFromEnv({
           ...AWS_ENV,
           AWS_SECRET_ACCESS_KEY: '',
           AWS_ENDPOINT_URL_S3: 'not a url',
@@ -201,14 +199,14 @@ describe('CredentialsModule', () => {
     expect(err.message).toContain(
       'AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together',
     );
-    expect(err.message).toContain('AWS_ENDPOINT_URL_S3 must be an http(s) URL');
-    expect(err.message).toContain('BUCKET_NAME_PROJECTS must be a valid bucket name');
+    expect(err.message).toContain('AWS_ENDPOINT_URL_S3 (environment) must be an http(s) URL');
+    expect(err.message).toContain('BUCKET_NAME_PROJECTS (environment) must be a valid bucket name');
     expect(err.message).toContain('AWS_REGION (or AWS_DEFAULT_REGION) is required');
     expect(err.message).not.toContain(AWS_ENV.AWS_ACCESS_KEY_ID);
   });
 
   it('refuses storage calls once the module is destroyed, without building a new client', async () => {
-    const moduleRef = await resolveWith([configFrom(LOCAL_ENV), CredentialsModule.forRoot()]);
+    const moduleRef = await resolveWith([configFromEnv(LOCAL_ENV), CredentialsModule.forRoot()]);
     const credentials = moduleRef.get<Credentials>(CREDENTIALS_PROVIDER);
     await moduleRef.close();
     const calls = [
@@ -224,7 +222,7 @@ describe('CredentialsModule', () => {
 
   it('refuses invalid transfer options', async () => {
     const err = await configErrorOf(
-      resolveWith([configFrom(LOCAL_ENV), CredentialsModule.forRoot({ partSize: 1024 })]),
+      resolveWith([configFromEnv(LOCAL_ENV), CredentialsModule.forRoot({ partSize: 1024 })]),
     );
     expect(err.message).toContain('option partSize');
   });
@@ -242,7 +240,7 @@ describe('CredentialsModule', () => {
 
     it('takes options from useFactory with inject', async () => {
       const ref = await resolveWith([
-        configFrom({ ...LOCAL_ENV, WHICH: 'gcp' }),
+        configFromEnv({ ...LOCAL_ENV, WHICH: 'gcp' }),
         CredentialsModule.forRootAsync({
           inject: [ConfigService],
           useFactory: (config: ConfigService) => ({
@@ -257,7 +255,7 @@ describe('CredentialsModule', () => {
 
     it('takes options from useClass', async () => {
       const ref = await resolveWith([
-        configFrom({}),
+        configFromEnv({}),
         CredentialsModule.forRootAsync({ useClass: OptionsFactory }),
       ]);
       expect(ref.get(CREDENTIALS_PROVIDER)).toBeInstanceOf(GcpCredentials);
@@ -266,7 +264,7 @@ describe('CredentialsModule', () => {
 
     it('takes options from useExisting', async () => {
       const ref = await resolveWith([
-        configFrom({}),
+        configFromEnv({}),
         CredentialsModule.forRootAsync({ imports: [OptionsModule], useExisting: OptionsFactory }),
       ]);
       expect(ref.get(CREDENTIALS_PROVIDER)).toBeInstanceOf(GcpCredentials);
@@ -276,7 +274,7 @@ describe('CredentialsModule', () => {
     it('fails fast when the factory names an unknown backend', async () => {
       const err = await configErrorOf(
         resolveWith([
-          configFrom({}),
+          configFromEnv({}),
           CredentialsModule.forRootAsync({ useFactory: () => ({ backend: 'nope' }) }),
         ]),
       );
@@ -290,7 +288,7 @@ describe('CredentialsModule', () => {
 
     it('makes the provider injectable in modules that do not import it', async () => {
       const ref = await resolveWith([
-        configFrom(LOCAL_ENV),
+        configFromEnv(LOCAL_ENV),
         CredentialsModule.forRoot({ isGlobal: true }),
         FeatureModule,
       ]);
@@ -301,7 +299,7 @@ describe('CredentialsModule', () => {
 
     it('keeps the provider private to importers without it', async () => {
       const attempt = resolveWith([
-        configFrom(LOCAL_ENV),
+        configFromEnv(LOCAL_ENV),
         CredentialsModule.forRoot(),
         FeatureModule,
       ]);
@@ -325,7 +323,7 @@ describe('named instances', () => {
   it('registers a named instance beside the default one, each under its own token', async () => {
     const ref = await resolveWith(
       [
-        configFrom(BOTH_ENV),
+        configFromEnv(BOTH_ENV),
         CredentialsModule.forRoot(),
         CredentialsModule.forRoot({ name: 'archive', backend: 'aws' }),
       ],
@@ -345,7 +343,7 @@ describe('named instances', () => {
   it('keeps the Credentials class for the default instance, whatever the order', async () => {
     const ref = await resolveWith(
       [
-        configFrom(BOTH_ENV),
+        configFromEnv(BOTH_ENV),
         CredentialsModule.forRoot({ name: 'archive', backend: 'aws', isGlobal: true }),
         CredentialsModule.forRoot({ isGlobal: true }),
       ],
@@ -358,7 +356,7 @@ describe('named instances', () => {
 
   it('names an instance from forRootAsync too', async () => {
     const ref = await resolveWith([
-      configFrom(BOTH_ENV),
+      configFromEnv(BOTH_ENV),
       CredentialsModule.forRootAsync({ name: 'archive', useFactory: () => ({ backend: 'aws' }) }),
     ]);
     expect(ref.get(getCredentialsToken('archive'))).toBeInstanceOf(AwsCredentials);
@@ -378,7 +376,7 @@ describe('Credentials secrets', () => {
     ['local', LOCAL_ENV, LOCAL_ENV.MINIO_SECRET_KEY],
     ['aws', AWS_ENV, AWS_ENV.AWS_SECRET_ACCESS_KEY],
   ])('%s: JSON.stringify and util.inspect show no secret', async (_name, env, secret) => {
-    const ref = await resolveWith([configFrom(env), CredentialsModule.forRoot()]);
+    const ref = await resolveWith([configFromEnv(env), CredentialsModule.forRoot()]);
     const backend = ref.get<Credentials>(CREDENTIALS_PROVIDER);
     expect(JSON.stringify(backend)).not.toContain(secret);
     expect(JSON.stringify({ nested: [backend] })).not.toContain(secret);
@@ -388,7 +386,7 @@ describe('Credentials secrets', () => {
   });
 
   it('getCredentials returns a frozen copy, never the live record', async () => {
-    const ref = await resolveWith([configFrom(LOCAL_ENV), CredentialsModule.forRoot()]);
+    const ref = await resolveWith([configFromEnv(LOCAL_ENV), CredentialsModule.forRoot()]);
     const backend = ref.get<Credentials>(CREDENTIALS_PROVIDER);
     const first = await backend.getCredentials();
     expect(first.MINIO_SECRET_KEY).toBe(LOCAL_ENV.MINIO_SECRET_KEY);
@@ -407,3 +405,191 @@ describe('Credentials secrets', () => {
 
 // Keep the decorator import used even where only types are needed.
 void Inject;
+
+describe('typed settings in forRoot and forRootAsync', () => {
+  const AWS_SETTINGS = {
+    bucket: 'code-projects',
+    region: 'eu-west-3',
+    registryHost: '123456789012.dkr.ecr.eu-west-3.amazonaws.com',
+    accessKeyId: 'AKIACODEKEY',
+    secretAccessKey: 'Code-Secret-Access-Key-5521',
+    sessionToken: 'Code-Session-Token-7731',
+    s3Endpoint: 'http://127.0.0.1:9000',
+    ecrEndpoint: 'http://127.0.0.1:9001',
+    s3ForcePathStyle: true,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+  } as const;
+
+  const LOCAL_SETTINGS = {
+    bucket: 'code-projects',
+    registryHost: '127.0.0.1:5000',
+    minioEndpoint: 'http://127.0.0.1:9000',
+    minioAccessKey: 'code-access-key',
+    minioSecretKey: 'Code-Minio-Secret-9043',
+    minioRegion: 'eu-west-3',
+    registryUsername: 'builder',
+    registryPassword: 'Code-Registry-Password-6610',
+  } as const;
+
+  it('builds aws from settings in forRoot with no environment at all', async () => {
+    const ref = await resolveWith([
+      configFromEnv({}),
+      CredentialsModule.forRoot({ backend: 'aws', aws: AWS_SETTINGS }),
+    ]);
+    const backend = ref.get<AwsCredentials>(CREDENTIALS_PROVIDER);
+    expect(backend).toBeInstanceOf(AwsCredentials);
+    jest.spyOn(backend, 'getRegistryToken').mockResolvedValue('stubbed-token');
+    expect(await backend.getCredentials()).toEqual({
+      AWS_ACCESS_KEY_ID: 'AKIACODEKEY',
+      AWS_SECRET_ACCESS_KEY: AWS_SETTINGS.secretAccessKey,
+      AWS_SESSION_TOKEN: AWS_SETTINGS.sessionToken,
+      AWS_REGION: 'eu-west-3',
+      BUCKET_NAME_PROJECTS: 'code-projects',
+      REGISTRY_HOST: AWS_SETTINGS.registryHost,
+      REGISTRY_TOKEN: 'stubbed-token',
+    });
+    await ref.close();
+  });
+
+  it('builds local from settings in forRootAsync (a secrets manager factory), no environment', async () => {
+    const secrets = { get: async () => LOCAL_SETTINGS.minioSecretKey };
+    const ref = await resolveWith([
+      configFromEnv({}),
+      CredentialsModule.forRootAsync({
+        useFactory: async () => ({
+          backend: 'local',
+          local: { ...LOCAL_SETTINGS, minioSecretKey: await secrets.get() },
+        }),
+      }),
+    ]);
+    const backend = ref.get<Credentials>(CREDENTIALS_PROVIDER);
+    expect(backend).toBeInstanceOf(LocalCredentials);
+    expect(await backend.getCredentials()).toEqual({
+      MINIO_ENDPOINT: 'http://127.0.0.1:9000',
+      MINIO_ACCESS_KEY: 'code-access-key',
+      MINIO_SECRET_KEY: LOCAL_SETTINGS.minioSecretKey,
+      MINIO_REGION: 'eu-west-3',
+      BUCKET_NAME_PROJECTS: 'code-projects',
+      REGISTRY_HOST: '127.0.0.1:5000',
+      REGISTRY_USERNAME: 'builder',
+      REGISTRY_PASSWORD: LOCAL_SETTINGS.registryPassword,
+    });
+    expect(await backend.getRegistryToken()).toBe(
+      Buffer.from(`builder:${LOCAL_SETTINGS.registryPassword}`).toString('base64'),
+    );
+    await ref.close();
+  });
+
+  it('lets a given setting win over its variable, and reads the rest from the environment', async () => {
+    const ref = await resolveWith([
+      configFromEnv(LOCAL_ENV),
+      CredentialsModule.forRoot({ local: { bucket: 'given-bucket', minioRegion: 'eu-north-1' } }),
+    ]);
+    const record = await ref.get<Credentials>(CREDENTIALS_PROVIDER).getCredentials();
+    expect(record).toMatchObject({
+      BUCKET_NAME_PROJECTS: 'given-bucket',
+      MINIO_REGION: 'eu-north-1',
+      MINIO_ENDPOINT: LOCAL_ENV.MINIO_ENDPOINT,
+      MINIO_SECRET_KEY: LOCAL_ENV.MINIO_SECRET_KEY,
+    });
+    await ref.close();
+  });
+
+  it('ignores the settings of a backend that is not chosen', async () => {
+    const ref = await resolveWith([
+      configFromEnv(LOCAL_ENV),
+      CredentialsModule.forRoot({ aws: { bucket: 'Not_Checked_Here' } }),
+    ]);
+    expect(ref.get(CREDENTIALS_PROVIDER)).toBeInstanceOf(LocalCredentials);
+    await ref.close();
+  });
+
+  it('reports every problem of code and environment at once, naming the source of each', async () => {
+    const err = await configErrorOf(
+      resolveWith([
+        configFromEnv({ CREDENTIALS: 'aws', AWS_ENDPOINT_URL_S3: 'not a url' }),
+        CredentialsModule.forRoot({
+          aws: {
+            bucket: 'Bad_Bucket',
+            accessKeyId: 'AKIAHALFAPAIR',
+            sessionToken: 'Given-Session-Token-4471',
+          },
+        }),
+      ]),
+    );
+    expect(err.problems).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining('aws.bucket (forRoot) must be a valid bucket name'),
+        expect.stringContaining('AWS_ENDPOINT_URL_S3 (environment) must be an http(s) URL'),
+        expect.stringContaining(
+          'REGISTRY_HOST is required by the "aws" backend (set it in the environment, or aws.registryHost in forRoot)',
+        ),
+        expect.stringContaining('only aws.accessKeyId (forRoot) is set'),
+        expect.stringContaining('aws.region in forRoot'),
+      ]),
+    );
+    expect(err.problems).toHaveLength(5);
+    expect(err.message).not.toContain('AKIAHALFAPAIR');
+    expect(err.message).not.toContain('Given-Session-Token-4471');
+  });
+
+  it('names a forRootAsync problem too, and refuses an unknown setting name', async () => {
+    const err = await configErrorOf(
+      resolveWith([
+        configFromEnv(LOCAL_ENV),
+        CredentialsModule.forRootAsync({
+          useFactory: () => ({ local: { bucketName: 'projects', minioEndpoint: 'ftp://x' } }),
+        }),
+      ]),
+    );
+    expect(err.problems).toEqual([
+      expect.stringContaining('local.bucketName (forRoot) is not a setting of the "local" backend'),
+      expect.stringContaining('local.minioEndpoint (forRoot) must be an http(s) URL'),
+    ]);
+  });
+
+  it.each([
+    ['aws', { backend: 'aws', aws: AWS_SETTINGS }, AWS_SETTINGS.secretAccessKey],
+    ['aws session', { backend: 'aws', aws: AWS_SETTINGS }, AWS_SETTINGS.sessionToken],
+    ['local', { backend: 'local', local: LOCAL_SETTINGS }, LOCAL_SETTINGS.minioSecretKey],
+    [
+      'local registry',
+      { backend: 'local', local: LOCAL_SETTINGS },
+      LOCAL_SETTINGS.registryPassword,
+    ],
+  ] as const)(
+    '%s: a secret given in code is in no log line, JSON or inspect of the instance',
+    async (_label, options, secret) => {
+      const ref = await resolveWith([configFromEnv({}), CredentialsModule.forRoot(options)]);
+      const backend = ref.get<Credentials>(CREDENTIALS_PROVIDER);
+      expect(JSON.stringify(backend)).not.toContain(secret);
+      expect(JSON.stringify({ ...backend })).not.toContain(secret);
+      expect(inspect(backend, { depth: 10, showHidden: true })).not.toContain(secret);
+      const lines: string[] = [];
+      jest.spyOn(Logger.prototype, 'warn').mockImplementation((message) => {
+        lines.push(String(message));
+      });
+      new RedactingLogger('Credentials').warn(`request failed with key ${secret}`);
+      expect(lines).toEqual(['request failed with key [redacted]']);
+      jest.restoreAllMocks();
+      await ref.close();
+    },
+  );
+
+  it('gives two named instances of one backend their own buckets', async () => {
+    const ref = await resolveWith([
+      configFromEnv(LOCAL_ENV),
+      CredentialsModule.forRoot({ local: { bucket: 'first-bucket' } }),
+      CredentialsModule.forRoot({
+        name: 'archive',
+        backend: 'local',
+        local: { bucket: 'second-bucket' },
+      }),
+    ]);
+    const first = await ref.get<Credentials>(getCredentialsToken()).getCredentials();
+    const second = await ref.get<Credentials>(getCredentialsToken('archive')).getCredentials();
+    expect(first.BUCKET_NAME_PROJECTS).toBe('first-bucket');
+    expect(second.BUCKET_NAME_PROJECTS).toBe('second-bucket');
+    await ref.close();
+  });
+});

@@ -45,13 +45,19 @@ let recordOf: (credentials: Credentials) => Readonly<Record<string, string | nul
 
 /**
  * The bucket a backend uploads to, for the HTTP controller: `BUCKET_NAME_PROJECTS` of the
- * record its constructor filled, read without a call of a public method (so it costs no
- * registry token, and a test double's call log shows only the application's calls), else of
- * `getCredentials()` for a backend that fills its record later.
+ * record its constructor filled (where a built-in backend puts the bucket it was given, in
+ * code or in the environment), read without a call of a public method (so it costs no
+ * registry token, and a test double's call log shows only the application's calls); else
+ * `configured` (the app's `BUCKET_NAME_PROJECTS`); else that of `getCredentials()`, for a
+ * backend that fills its record later.
  */
-export async function projectsBucketOf(credentials: Credentials): Promise<string> {
+export async function projectsBucketOf(
+  credentials: Credentials,
+  configured?: string,
+): Promise<string> {
   const recorded = recordOf(credentials).BUCKET_NAME_PROJECTS;
   if (recorded) return recorded;
+  if (configured) return configured;
   return (await credentials.getCredentials()).BUCKET_NAME_PROJECTS ?? '';
 }
 

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { describe, expect, it } from '@jest/globals';
 import type { Readable } from 'node:stream';
 import { Injectable } from '@nestjs/common';
-import { ConfigModule, ConfigService } from '@nestjs/config';
+import { ConfigService } from '@nestjs/config';
 import { Test } from '@nestjs/testing';
 import {
   Credentials,
@@ -11,16 +11,7 @@ import {
   type CredentialsBackend,
   type ProjectObject,
 } from './index.js';
-
-function configFrom(env: Record<string, string>) {
-  return ConfigModule.forRoot({
-    isGlobal: true,
-    ignoreEnvFile: true,
-    ignoreEnvVars: true,
-    skipProcessEnv: true,
-    load: [() => env],
-  });
-}
+import { configFromEnv } from '../../test/support/backends.js';
 
 /** The four methods, so that the classes below differ only in what each test is about. */
 abstract class Minimal extends Credentials {
@@ -61,7 +52,7 @@ class NotCredentials {
 async function startupError(backend: unknown, env: Record<string, string> = {}): Promise<Error> {
   const compiled = Test.createTestingModule({
     imports: [
-      configFrom({ CREDENTIALS: 'gcp', ...env }),
+      configFromEnv({ CREDENTIALS: 'gcp', ...env }),
       CredentialsModule.forRoot({ backends: { gcp: backend as CredentialsBackend } }),
     ],
   }).compile();

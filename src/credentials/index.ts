@@ -23,6 +23,8 @@ export type {
   CredentialsModuleOptions,
   TransferTuning,
 } from './credentials.options.js';
+// Typed backend settings of forRoot / forRootAsync (h1).
+export type { AwsSettings, FilesystemSettings, LocalSettings } from './credentials.options.js';
 export { AwsCredentials } from './backends/aws.credentials.js';
 export { LocalCredentials } from './backends/local.credentials.js';
 export { FilesystemCredentials } from './backends/filesystem.credentials.js';

@@ -6,7 +6,7 @@ import {
   type ExecutionContext,
   Injectable,
 } from '@nestjs/common';
-import { ConfigModule, ConfigService } from '@nestjs/config';
+import { ConfigService } from '@nestjs/config';
 import { Test } from '@nestjs/testing';
 import http, { type IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
@@ -25,24 +25,13 @@ import {
 } from '../../src/credentials/index.js';
 import { withProjectSize } from '../../src/credentials/project/project-stream.js';
 import { InMemoryCredentials, overrideCredentials } from '../../src/credentials/testing/index.js';
-import { zipLike } from '../support/backends.js';
+import { configFromEnv, zipLike } from '../support/backends.js';
 import { API_TOKEN, listen, type RunningApp } from './support/example-app.js';
 import { rawRequest } from './support/http-client.js';
 
 const KiB = 1024;
 const bearer = { Authorization: `Bearer ${API_TOKEN}` };
 const BASE_ENV = { BUCKET_NAME_PROJECTS: 'projects', REGISTRY_HOST: '127.0.0.1:5000' };
-
-/** A configuration module that reads only `env`. */
-function configFrom(env: Record<string, string>) {
-  return ConfigModule.forRoot({
-    isGlobal: true,
-    ignoreEnvFile: true,
-    ignoreEnvVars: true,
-    skipProcessEnv: true,
-    load: [() => env],
-  });
-}
 
 const running: RunningApp[] = [];
 
@@ -56,7 +45,7 @@ async function startApp(
   credentials: DynamicModule,
   double: Credentials = new InMemoryCredentials(),
 ): Promise<RunningApp> {
-  const builder = Test.createTestingModule({ imports: [configFrom(env), credentials] });
+  const builder = Test.createTestingModule({ imports: [configFromEnv(env), credentials] });
   const moduleRef = await overrideCredentials(builder, double).compile();
   const app = await listen(moduleRef.createNestApplication({ logger: false }));
   running.push(app);
@@ -180,7 +169,9 @@ describe('mounting the controller', () => {
           CredentialsModule.forRoot({ controller: true }),
         ),
       );
-      expect(err.message).toContain('BUCKET_NAME_PROJECTS must be a valid bucket name');
+      expect(err.message).toContain(
+        'BUCKET_NAME_PROJECTS (environment) must be a valid bucket name',
+      );
     });
   });
 });

@@ -5,7 +5,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ConfigModule } from '@nestjs/config';
 import { Test } from '@nestjs/testing';
 import {
   type Credentials,
@@ -13,7 +12,7 @@ import {
   CredentialsModule,
   FilesystemCredentials,
 } from '../../src/credentials/index.js';
-import { zipLike } from '../support/backends.js';
+import { configFromEnv, zipLike } from '../support/backends.js';
 import { API_TOKEN, listen, type RunningApp } from './support/example-app.js';
 
 const MiB = 1024 * 1024;
@@ -28,19 +27,12 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'e2e-idle-'));
   const moduleRef = await Test.createTestingModule({
     imports: [
-      ConfigModule.forRoot({
-        isGlobal: true,
-        ignoreEnvFile: true,
-        ignoreEnvVars: true,
-        load: [
-          () => ({
-            CREDENTIALS: 'filesystem',
-            PROJECTS_DIR: dir,
-            BUCKET_NAME_PROJECTS: BUCKET,
-            REGISTRY_HOST: '127.0.0.1:5000',
-            CREDENTIALS_API_TOKEN: API_TOKEN,
-          }),
-        ],
+      configFromEnv({
+        CREDENTIALS: 'filesystem',
+        PROJECTS_DIR: dir,
+        BUCKET_NAME_PROJECTS: BUCKET,
+        REGISTRY_HOST: '127.0.0.1:5000',
+        CREDENTIALS_API_TOKEN: API_TOKEN,
       }),
       CredentialsModule.forRoot({
         backends: { filesystem: FilesystemCredentials },

@@ -3,7 +3,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Injectable, type INestApplicationContext } from '@nestjs/common';
-import { ConfigModule } from '@nestjs/config';
 import { Test } from '@nestjs/testing';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import {
@@ -15,7 +14,7 @@ import {
   LocalCredentials,
   type ProjectObject,
 } from '../../src/credentials/index.js';
-import { readAll, sha256Of, storageEnv, zipLike } from '../support/backends.js';
+import { configFromEnv, readAll, sha256Of, storageEnv, zipLike } from '../support/backends.js';
 import {
   createTestBucket,
   createTestS3Client,
@@ -55,13 +54,7 @@ beforeAll(async () => {
   };
   app = await Test.createTestingModule({
     imports: [
-      ConfigModule.forRoot({
-        isGlobal: true,
-        ignoreEnvFile: true,
-        ignoreEnvVars: true,
-        skipProcessEnv: true,
-        load: [() => env],
-      }),
+      configFromEnv(env),
       CredentialsModule.forRoot({ backends: { filesystem: FilesystemCredentials } }),
       CredentialsModule.forRoot({ name: 'archive', backend: 'local' }),
     ],

@@ -1,5 +1,6 @@
 import { createHash, randomFillSync } from 'node:crypto';
 import { Readable } from 'node:stream';
+import type { DynamicModule } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { Test } from '@nestjs/testing';
 import {
@@ -54,22 +55,28 @@ export interface RunningBackend {
   close(): Promise<void>;
 }
 
+/**
+ * A global configuration module that reads only `env`: never the process environment nor a
+ * `.env` file, so a test sees exactly the settings it names.
+ */
+export function configFromEnv(env: Record<string, unknown> = {}): Promise<DynamicModule> {
+  return ConfigModule.forRoot({
+    isGlobal: true,
+    ignoreEnvFile: true,
+    ignoreEnvVars: true,
+    // Without it ConfigService.get() still falls back to process.env.
+    skipProcessEnv: true,
+    load: [() => env],
+  });
+}
+
 /** Builds the module as an app would, from `env` only (never the process environment). */
 export async function startBackend(
   env: Record<string, string>,
   options: CredentialsModuleOptions = {},
 ): Promise<RunningBackend> {
   const moduleRef = await Test.createTestingModule({
-    imports: [
-      ConfigModule.forRoot({
-        isGlobal: true,
-        ignoreEnvFile: true,
-        ignoreEnvVars: true,
-        skipProcessEnv: true,
-        load: [() => env],
-      }),
-      CredentialsModule.forRoot(options),
-    ],
+    imports: [configFromEnv(env), CredentialsModule.forRoot(options)],
   }).compile();
   await moduleRef.init();
   return {

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { readEnv, setTogether } from '../config/env-schema.js';
+import { readSettings, setTogether } from '../config/env-schema.js';
 import { resolveTransferSettings, type TransferSettings } from '../config/transfer-settings.js';
 import { CREDENTIALS_MODULE_OPTIONS } from '../credentials.module-definition.js';
 import { CredentialsConfigError, StorageUnavailableError } from '../errors.js';
@@ -9,37 +9,23 @@ import type { RegistryTokenWithExpiry } from '../registry/registry-auth.js';
 import type { RegistryTokenCache } from '../registry/registry-token-cache.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { loadAdapter } from '../util/optional-peer.js';
+import { AWS_SETTINGS } from './aws.settings.js';
 import { StoreBackedCredentials } from './store-backed-credentials.js';
 
-const AWS_ENV = {
-  BUCKET_NAME_PROJECTS: { required: true, kind: 'bucket' },
-  REGISTRY_HOST: { required: true, kind: 'host' },
-  AWS_REGION: {},
-  AWS_DEFAULT_REGION: {},
-  AWS_ACCESS_KEY_ID: { secret: true },
-  AWS_SECRET_ACCESS_KEY: { secret: true },
-  AWS_SESSION_TOKEN: { secret: true },
-  AWS_ENDPOINT_URL_S3: { kind: 'url' },
-  AWS_ENDPOINT_URL_ECR: { kind: 'url' },
-  /** `true` / `false`; default `true` with a custom S3 endpoint, else `false`. */
-  AWS_S3_FORCE_PATH_STYLE: {},
-  /** The SDK's own setting; default `WHEN_REQUIRED` with a custom S3 endpoint. */
-  AWS_REQUEST_CHECKSUM_CALCULATION: {},
-} as const;
-
-type AwsEnvName = keyof typeof AWS_ENV;
+type AwsEnvName = keyof typeof AWS_SETTINGS;
 
 const oneOf =
   (name: AwsEnvName, allowed: readonly string[]) =>
-  (values: Record<AwsEnvName, string | undefined>) =>
+  (values: Record<AwsEnvName, string | undefined>, nameOf: (name: AwsEnvName) => string) =>
     values[name] === undefined || allowed.includes(values[name].toLowerCase())
       ? undefined
-      : `${name} must be one of ${allowed.join(', ')}`;
+      : `${nameOf(name)} must be one of ${allowed.map((value) => value.toUpperCase()).join(', ')}`;
 
 /**
  * The `aws` backend: registry tokens from ECR (cached), projects on S3. Honours the SDK's
  * standard `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL_ECR`; without static keys the SDK's
- * default provider chain is used (IRSA on EKS, instance roles).
+ * default provider chain is used (IRSA on EKS, instance roles). Settings given in code
+ * (`forRoot({ aws: { ... } })`, see `AwsSettings`) win over the variables.
  */
 @Injectable()
 export class AwsCredentials extends StoreBackedCredentials {
@@ -55,13 +41,13 @@ export class AwsCredentials extends StoreBackedCredentials {
     @Optional() @Inject(CREDENTIALS_MODULE_OPTIONS) options?: CredentialsModuleOptions,
   ) {
     super();
-    this.#env = readEnv(config, 'aws', AWS_ENV, [
+    this.#env = readSettings(config, 'aws', AWS_SETTINGS, options?.aws, [
       setTogether('AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'),
       (v) =>
         v.AWS_REGION || v.AWS_DEFAULT_REGION
           ? undefined
-          : 'AWS_REGION (or AWS_DEFAULT_REGION) is required by the "aws" backend',
-      oneOf('AWS_S3_FORCE_PATH_STYLE', ['true', 'false']),
+          : 'AWS_REGION (or AWS_DEFAULT_REGION) is required by the "aws" backend ' +
+            '(set it in the environment, or aws.region in forRoot)',
       oneOf('AWS_REQUEST_CHECKSUM_CALCULATION', ['when_supported', 'when_required']),
     ]);
     this.transfer = resolveTransferSettings(options);
@@ -128,7 +114,8 @@ export class AwsCredentials extends StoreBackedCredentials {
       region: this.region,
       endpoint,
       credentials: this.staticKeys(),
-      forcePathStyle: pathStyle === undefined ? endpoint !== undefined : pathStyle === 'true',
+      forcePathStyle:
+        pathStyle === undefined ? endpoint !== undefined : pathStyle.toLowerCase() === 'true',
       checksums:
         checksums === 'WHEN_SUPPORTED' || checksums === 'WHEN_REQUIRED'
           ? checksums

@@ -27,7 +27,7 @@ import { Readable } from 'node:stream';
 import { setImmediate as tick } from 'node:timers/promises';
 import { inspect } from 'node:util';
 import { Logger } from '@nestjs/common';
-import { ConfigModule, ConfigService } from '@nestjs/config';
+import { ConfigService } from '@nestjs/config';
 import { Test, type TestingModule } from '@nestjs/testing';
 import {
   AccessDeniedError,
@@ -44,6 +44,7 @@ import {
 } from '../index.js';
 import { toFilesystemError } from '../store/filesystem-object-store.js';
 import { DEFAULT_PROJECTS_DIR, FilesystemCredentials } from './filesystem.credentials.js';
+import { configFromEnv } from '../../../test/support/backends.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -136,16 +137,6 @@ async function flipByte(file: string, position: number): Promise<void> {
   }
 }
 
-/** A configuration module that reads only `env` (never the process environment). */
-function configFrom(env: Record<string, string>) {
-  return ConfigModule.forRoot({
-    isGlobal: true,
-    ignoreEnvFile: true,
-    ignoreEnvVars: true,
-    load: [() => env],
-  });
-}
-
 const configOf = (env: Record<string, string>) =>
   ({ get: (name: string) => env[name] }) as unknown as ConfigService;
 
@@ -176,7 +167,7 @@ async function start(
 ): Promise<Credentials> {
   const ref = await Test.createTestingModule({
     imports: [
-      configFrom({ ...baseEnv(), ...env }),
+      configFromEnv({ ...baseEnv(), ...env }),
       CredentialsModule.forRoot({ backends: { filesystem: FilesystemCredentials }, ...options }),
     ],
   }).compile();
@@ -197,7 +188,7 @@ describe('FilesystemCredentials: configuration', () => {
 
   it('is not a built-in backend', async () => {
     const ref = Test.createTestingModule({
-      imports: [configFrom(baseEnv()), CredentialsModule.forRoot()],
+      imports: [configFromEnv(baseEnv()), CredentialsModule.forRoot()],
     }).compile();
     const err = await rejection(ref);
     expect(err).toBeInstanceOf(CredentialsConfigError);

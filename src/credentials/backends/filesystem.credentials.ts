@@ -5,7 +5,7 @@ import {
   FilesystemObjectStore,
   type ObjectStore,
   probeRegistry,
-  readEnv,
+  readSettings,
   registryTokenOf,
   resolveTransferSettings,
   setTogether,
@@ -15,18 +15,9 @@ import {
 } from '../backend.js';
 import { CREDENTIALS_MODULE_OPTIONS } from '../credentials.module-definition.js';
 import type { CredentialsModuleOptions } from '../credentials.options.js';
+import { DEFAULT_PROJECTS_DIR, FILESYSTEM_SETTINGS } from './filesystem.settings.js';
 
-/** Where projects go when `PROJECTS_DIR` is not set, relative to the working directory. */
-export const DEFAULT_PROJECTS_DIR = './data/projects';
-
-const FILESYSTEM_ENV = {
-  BUCKET_NAME_PROJECTS: { required: true, kind: 'bucket' },
-  REGISTRY_HOST: { required: true, kind: 'host' },
-  PROJECTS_DIR: { default: DEFAULT_PROJECTS_DIR },
-  PROJECTS_GROUP_ACCESS: { default: 'none' },
-  REGISTRY_USERNAME: {},
-  REGISTRY_PASSWORD: { secret: true },
-} as const;
+export { DEFAULT_PROJECTS_DIR };
 
 /**
  * Permission bits of what the store creates, by `PROJECTS_GROUP_ACCESS`: owner only by default;
@@ -39,10 +30,13 @@ const GROUP_ACCESS_MODES: Record<string, StoreModes | undefined> = {
   write: { file: 0o660, directory: 0o770 },
 };
 
-const knownGroupAccess = (values: { PROJECTS_GROUP_ACCESS?: string }) =>
+const knownGroupAccess = (
+  values: { PROJECTS_GROUP_ACCESS?: string },
+  nameOf: (name: 'PROJECTS_GROUP_ACCESS') => string,
+) =>
   Object.hasOwn(GROUP_ACCESS_MODES, values.PROJECTS_GROUP_ACCESS ?? 'none')
     ? undefined
-    : `PROJECTS_GROUP_ACCESS must be one of ${Object.keys(GROUP_ACCESS_MODES).join(', ')}`;
+    : `${nameOf('PROJECTS_GROUP_ACCESS')} must be one of ${Object.keys(GROUP_ACCESS_MODES).join(', ')}`;
 
 /**
  * Projects in a local directory, and a plain Docker registry as in `local`: for a single
@@ -65,8 +59,9 @@ const knownGroupAccess = (values: { PROJECTS_GROUP_ACCESS?: string }) =>
  * ```
  *
  * - It is an `@Injectable()` class built by Nest's DI, so it injects what it needs: its
- *   settings through `ConfigService`, and the module's options (optional, for the transfer
- *   limits) through `CREDENTIALS_MODULE_OPTIONS`.
+ *   settings through `ConfigService`, and the module's options (optional: the transfer limits,
+ *   and its settings given in code) through `CREDENTIALS_MODULE_OPTIONS`; `readSettings` merges
+ *   the two sources and checks them together.
  * - The constructor validates every setting at once and throws `CredentialsConfigError`, so a
  *   bad configuration stops the app at startup; it touches neither the disk nor the network.
  * - It fills `this.credentials` (what `getCredentials()` hands to a build job).
@@ -79,7 +74,9 @@ const knownGroupAccess = (values: { PROJECTS_GROUP_ACCESS?: string }) =>
  * at startup), `BUCKET_NAME_PROJECTS` (a sub-directory of it, created on the first upload),
  * `REGISTRY_HOST`, optionally `REGISTRY_USERNAME` with `REGISTRY_PASSWORD`, and
  * `PROJECTS_GROUP_ACCESS` (`none`, default: files 0600 and directories 0700; `read`: 0640 /
- * 0750; `write`: 0660 / 0770).
+ * 0750; `write`: 0660 / 0770). Each may instead be given in code,
+ * `forRoot({ filesystem: { projectsDir, bucket, ... } })` (see `FilesystemSettings`), which
+ * wins over the variable.
  */
 @Injectable()
 export class FilesystemCredentials extends StoreBackedCredentials {
@@ -87,14 +84,14 @@ export class FilesystemCredentials extends StoreBackedCredentials {
   protected readonly transfer: TransferSettings;
   /** Absolute directory holding one sub-directory per bucket. */
   readonly projectsDir: string;
-  readonly #env: Record<keyof typeof FILESYSTEM_ENV, string | undefined>;
+  readonly #env: Record<keyof typeof FILESYSTEM_SETTINGS, string | undefined>;
 
   constructor(
     config: ConfigService,
     @Optional() @Inject(CREDENTIALS_MODULE_OPTIONS) options?: CredentialsModuleOptions,
   ) {
     super();
-    this.#env = readEnv(config, 'filesystem', FILESYSTEM_ENV, [
+    this.#env = readSettings(config, 'filesystem', FILESYSTEM_SETTINGS, options?.filesystem, [
       setTogether('REGISTRY_USERNAME', 'REGISTRY_PASSWORD'),
       knownGroupAccess,
     ]);

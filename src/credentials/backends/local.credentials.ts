@@ -1,6 +1,6 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { readEnv, setTogether } from '../config/env-schema.js';
+import { readSettings, setTogether } from '../config/env-schema.js';
 import { resolveTransferSettings, type TransferSettings } from '../config/transfer-settings.js';
 import { CREDENTIALS_MODULE_OPTIONS } from '../credentials.module-definition.js';
 import type { CredentialsModuleOptions } from '../credentials.options.js';
@@ -8,35 +8,27 @@ import { registryTokenOf } from '../registry/basic-auth.js';
 import { probeRegistry } from '../registry/registry-probe.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { loadAdapter } from '../util/optional-peer.js';
+import { LOCAL_SETTINGS } from './local.settings.js';
 import { StoreBackedCredentials } from './store-backed-credentials.js';
-
-const LOCAL_ENV = {
-  BUCKET_NAME_PROJECTS: { required: true, kind: 'bucket' },
-  REGISTRY_HOST: { required: true, kind: 'host' },
-  MINIO_ENDPOINT: { required: true, kind: 'url' },
-  MINIO_ACCESS_KEY: { required: true, secret: true },
-  MINIO_SECRET_KEY: { required: true, secret: true },
-  MINIO_REGION: { default: 'us-east-1' },
-  REGISTRY_USERNAME: {},
-  REGISTRY_PASSWORD: { secret: true },
-} as const;
 
 /**
  * The `local` backend: a plain Docker registry (open, or with basic auth from
  * `REGISTRY_USERNAME` / `REGISTRY_PASSWORD`) and MinIO (or any S3 API server) for projects.
+ * Settings given in code (`forRoot({ local: { ... } })`, see `LocalSettings`) win over the
+ * variables.
  */
 @Injectable()
 export class LocalCredentials extends StoreBackedCredentials {
   protected readonly bucketName: string;
   protected readonly transfer: TransferSettings;
-  readonly #env: Record<keyof typeof LOCAL_ENV, string | undefined>;
+  readonly #env: Record<keyof typeof LOCAL_SETTINGS, string | undefined>;
 
   constructor(
     config: ConfigService,
     @Optional() @Inject(CREDENTIALS_MODULE_OPTIONS) options?: CredentialsModuleOptions,
   ) {
     super();
-    this.#env = readEnv(config, 'local', LOCAL_ENV, [
+    this.#env = readSettings(config, 'local', LOCAL_SETTINGS, options?.local, [
       setTogether('REGISTRY_USERNAME', 'REGISTRY_PASSWORD'),
     ]);
     this.transfer = resolveTransferSettings(options);

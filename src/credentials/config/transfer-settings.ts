@@ -1,6 +1,6 @@
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { TransferTuning } from '../credentials.options.js';
+import type { TransferTuning } from './transfer-tuning.js';
 import { CredentialsConfigError } from '../errors.js';
 
 const MiB = 1024 * 1024;

@@ -16,14 +16,13 @@ import { RedactingLogger } from '../util/redact.js';
 import { ConfigService } from '@nestjs/config';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import { isValidBucketName } from '../config/env-schema.js';
 import { resolveTransferSettings } from '../config/transfer-settings.js';
 import { CREDENTIALS_PROVIDER } from '../credentials.constants.js';
 import { CREDENTIALS_MODULE_OPTIONS } from '../credentials.module-definition.js';
 import type { CredentialsModuleOptions } from '../credentials.options.js';
 import { type Credentials, type ProjectObject, projectsBucketOf } from '../credentials.js';
 import { CredentialsConfigError } from '../errors.js';
-import { assertProjectName } from '../project/project-name.js';
+import { assertProjectName, isValidBucketName } from '../project/project-name.js';
 import { deadline, raceAbort } from '../util/deadline.js';
 import { MULTIPART_PARSER, PROJECT_ZIP_FIELD } from './credentials-http.constants.js';
 import { CredentialsErrorFilter } from './credentials-error.filter.js';
@@ -73,11 +72,12 @@ export class ProjectsController {
   /** How long a form may take to reach its file part (a client that sends headers, then nothing). */
   private readonly requestTimeoutMs: number;
   /**
-   * The bucket downloads read from: a client never names one. `BUCKET_NAME_PROJECTS` from the
-   * configuration when set (no secret, no network: what the built-in backends write to), else
-   * asked of the backend once (see `projectsBucket`).
+   * The bucket downloads read from: a client never names one. The one the backend writes to
+   * (see `projectsBucket`), found once.
    */
   #bucket: Promise<string> | undefined;
+  /** `BUCKET_NAME_PROJECTS` of the configuration, checked at startup. */
+  readonly #configuredBucket: string | undefined;
 
   constructor(
     @Inject(CREDENTIALS_PROVIDER) private readonly credentials: Credentials,
@@ -89,7 +89,8 @@ export class ProjectsController {
     this.maxProjectSize = transfer.maxProjectSize;
     this.requestTimeoutMs = transfer.requestTimeoutMs;
     const configured = String(config.get<unknown>(BUCKET_ENV) ?? '').trim();
-    if (configured) this.#bucket = Promise.resolve(checkedBucket(configured, BUCKET_ENV));
+    if (configured) checkedBucket(configured, BUCKET_ENV);
+    this.#configuredBucket = configured || undefined;
   }
 
   /** The raw request body is the ZIP (`curl -T project.zip`). */
@@ -160,13 +161,14 @@ export class ProjectsController {
   }
 
   /**
-   * Without `BUCKET_NAME_PROJECTS` in the configuration (a custom backend configured another
-   * way, or a test double), the bucket is the one the backend reports to build jobs, following
-   * estela: `BUCKET_NAME_PROJECTS` of its credentials (see `projectsBucketOf`). Asked once, at
-   * the first download, not at startup (which must not contact servers); only the name is kept.
+   * The bucket the backend reports to build jobs, following estela: `BUCKET_NAME_PROJECTS` of
+   * its credentials record (a built-in backend's holds the bucket given in code over the
+   * environment's, so two instances or settings in code read from the right one), else of the
+   * configuration, else of `getCredentials()` (see `projectsBucketOf`). Found once, at the first
+   * download, not at startup (which must not contact servers); only the name is kept.
    */
   private projectsBucket(): Promise<string> {
-    this.#bucket ??= projectsBucketOf(this.credentials).then(
+    this.#bucket ??= projectsBucketOf(this.credentials, this.#configuredBucket).then(
       (bucket) => checkedBucket(bucket, `the backend's ${BUCKET_ENV}`),
       (err: unknown) => {
         this.#bucket = undefined; // a transient failure: ask again next time

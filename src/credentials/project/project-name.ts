@@ -1,4 +1,3 @@
-import { isValidBucketName } from '../config/env-schema.js';
 import { InvalidProjectError } from '../errors.js';
 
 const PROJECT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/;
@@ -44,6 +43,16 @@ export function assertProjectName(name: unknown): asserts name is string {
   if (problem !== undefined) {
     throw new InvalidProjectError(`Invalid project name ${describe(name)}: ${problem}`, 'name');
   }
+}
+
+const BUCKET_NAME = /^(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+/**
+ * The one place that decides whether a bucket name is acceptable: 3-63 characters of
+ * `[a-z0-9.-]`, starting and ending with a letter or digit, without `..`, not an IP address.
+ */
+export function isValidBucketName(name: string): boolean {
+  return BUCKET_NAME.test(name) && !name.includes('..');
 }
 
 export function assertBucketName(bucket: unknown): asserts bucket is string {

@@ -36,10 +36,10 @@ describe('REGISTRY_HOST: one reading for validation, the probe and the Docker co
   });
 
   it.each([
-    ['ftp://reg.example.com', 'REGISTRY_HOST must be a registry host'],
-    ['reg example.com', 'REGISTRY_HOST must be a registry host'],
-    ['[::1', 'REGISTRY_HOST must be a registry host'],
-    ['reg.example.com:99999', 'REGISTRY_HOST must be a registry host'],
+    ['ftp://reg.example.com', 'REGISTRY_HOST (environment) must be a registry host'],
+    ['reg example.com', 'REGISTRY_HOST (environment) must be a registry host'],
+    ['[::1', 'REGISTRY_HOST (environment) must be a registry host'],
+    ['reg.example.com:99999', 'REGISTRY_HOST (environment) must be a registry host'],
     ['builder:hunter22@reg.example.com', 'must not contain a user name or password'],
   ])('refuses %j at startup', (value, message) => {
     let err: unknown;

@@ -3,7 +3,6 @@ import { describe, expect, it } from '@jest/globals';
 import { Readable } from 'node:stream';
 import { inspect } from 'node:util';
 import { Injectable, Module } from '@nestjs/common';
-import { ConfigModule } from '@nestjs/config';
 import { Test } from '@nestjs/testing';
 import {
   AccessDeniedError,
@@ -19,6 +18,7 @@ import {
   StorageUnavailableError,
 } from '../index.js';
 import { type CredentialsMethod, InMemoryCredentials, overrideCredentials } from './index.js';
+import { configFromEnv } from '../../../test/support/backends.js';
 
 function zipOf(size: number, seed = 0): Buffer {
   const data = Buffer.alloc(size);
@@ -306,8 +306,7 @@ describe('overrideCredentials', () => {
   class AppModule {}
 
   /** Configuration without any of the real backend's variables, not even CREDENTIALS. */
-  const emptyConfig = () =>
-    ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, ignoreEnvVars: true, load: [] });
+  const emptyConfig = () => configFromEnv();
 
   it('without the override, the app cannot start with this configuration', async () => {
     const attempt = Test.createTestingModule({ imports: [emptyConfig(), AppModule] }).compile();
@@ -338,16 +337,7 @@ describe('overrideCredentials', () => {
   ) =>
     overrideCredentials(
       Test.createTestingModule({
-        imports: [
-          ConfigModule.forRoot({
-            isGlobal: true,
-            ignoreEnvFile: true,
-            ignoreEnvVars: true,
-            skipProcessEnv: true,
-            load: [() => env],
-          }),
-          CredentialsModule.forRoot({ maxProjectSize }),
-        ],
+        imports: [configFromEnv(env), CredentialsModule.forRoot({ maxProjectSize })],
       }),
       double,
     ).compile();
@@ -373,6 +363,43 @@ describe('overrideCredentials', () => {
     await moduleRef.close();
   });
 
+  it("follows the bucket and registry host given in forRoot for the app's backend", async () => {
+    const double = new InMemoryCredentials();
+    const moduleRef = await overrideCredentials(
+      Test.createTestingModule({
+        imports: [
+          configFromEnv({ CREDENTIALS: 'local', BUCKET_NAME_PROJECTS: 'env-bucket' }),
+          CredentialsModule.forRoot({
+            local: { bucket: 'given-bucket', registryHost: 'given.example.com' },
+            aws: { bucket: 'not-the-chosen-backend' },
+          }),
+        ],
+      }),
+      double,
+    ).compile();
+    expect(await double.uploadProject('demo', zipOf(100))).toMatchObject({
+      bucket: 'given-bucket',
+    });
+    expect(await double.getCredentials()).toMatchObject({
+      BUCKET_NAME_PROJECTS: 'given-bucket',
+      REGISTRY_HOST: 'given.example.com',
+    });
+    await moduleRef.close();
+  });
+
+  it('refuses an invalid bucket given in forRoot, naming it as the real backends do', async () => {
+    const attempt = overrideCredentials(
+      Test.createTestingModule({
+        imports: [
+          configFromEnv({}),
+          CredentialsModule.forRoot({ backend: 'aws', aws: { bucket: 'Bad_Bucket' } }),
+        ],
+      }),
+      new InMemoryCredentials(),
+    ).compile();
+    await expect(attempt).rejects.toThrow(/aws\.bucket \(forRoot\) must be a valid bucket name/);
+  });
+
   it.each([
     ['bucket', { bucket: 'other-bucket' }, /bucket "other-bucket".*"app-bucket"/],
     ['registryHost', { registryHost: 'other.example.com' }, /registryHost/],
@@ -387,7 +414,9 @@ describe('overrideCredentials', () => {
 
   it('refuses an invalid BUCKET_NAME_PROJECTS as the real backends do', async () => {
     const attempt = withEnv({ BUCKET_NAME_PROJECTS: 'Bad_Bucket' }, new InMemoryCredentials());
-    await expect(attempt).rejects.toThrow(/BUCKET_NAME_PROJECTS must be a valid bucket name/);
+    await expect(attempt).rejects.toThrow(
+      /BUCKET_NAME_PROJECTS \(environment\) must be a valid bucket name/,
+    );
   });
 
   it('works without any ConfigModule.forRoot in the app', async () => {

@@ -2,8 +2,9 @@ import { tmpdir } from 'node:os';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ConfigService } from '@nestjs/config';
-import { readEnv, registryHostOf } from '../config/env-schema.js';
+import { readSettings, registryHostOf } from '../config/env-schema.js';
 import { DEFAULT_TRANSFER_SETTINGS, resolveTransferSettings } from '../config/transfer-settings.js';
+import { CREDENTIALS_ENV } from '../credentials.constants.js';
 import type { CredentialsModuleOptions } from '../credentials.options.js';
 import { Credentials, type ProjectBody, type ProjectObject } from '../credentials.js';
 import {
@@ -92,12 +93,36 @@ const NEEDS_REGISTRY_TOKEN: ReadonlySet<CredentialsMethod> = new Set([
 const DEFAULT_BUCKET = 'projects';
 const DEFAULT_REGISTRY_HOST = 'localhost:5000';
 
+/** No configuration at all: every variable unset. */
+const NO_CONFIG = { get: () => undefined } as unknown as ConfigService;
+
 const sameHost = (a: string, b: string) => registryHostOf(a) === registryHostOf(b);
 
 const APP_ENV = {
-  BUCKET_NAME_PROJECTS: { kind: 'bucket' },
-  REGISTRY_HOST: { kind: 'host' },
+  BUCKET_NAME_PROJECTS: { kind: 'bucket', setting: 'bucket' },
+  REGISTRY_HOST: { kind: 'host', setting: 'registryHost' },
 } as const;
+
+/** The backends whose settings may be given in the module options (`forRoot({ local })`). */
+const TYPED_BACKENDS = ['aws', 'local', 'filesystem'] as const;
+
+/**
+ * The app's backend name and the bucket and registry host given in code for it, so that the
+ * double reads them as that backend would (`readSettings`: given settings over the environment).
+ */
+function givenAppSettings(config: ConfigService | undefined, options?: CredentialsModuleOptions) {
+  const name = options?.backend?.trim() || String(config?.get<unknown>(CREDENTIALS_ENV) ?? '');
+  const backend = TYPED_BACKENDS.find((typed) => typed === name.trim());
+  const given: { bucket?: unknown; registryHost?: unknown } | undefined =
+    backend && options?.[backend];
+  return {
+    backend: backend ?? 'memory',
+    given:
+      given && typeof given === 'object'
+        ? { bucket: given.bucket, registryHost: given.registryHost }
+        : undefined,
+  };
+}
 
 /**
  * A `Credentials` that keeps projects in memory, for the tests of an app that uses the module.
@@ -146,13 +171,16 @@ export class InMemoryCredentials extends Credentials {
 
   /**
    * Takes the settings of the app the double is bound into, as a real backend reads them:
-   * `BUCKET_NAME_PROJECTS` and `REGISTRY_HOST` through `ConfigService`, `maxProjectSize` from the
-   * module's options. An option given to the constructor stays; one that differs from the app's
+   * `BUCKET_NAME_PROJECTS` and `REGISTRY_HOST` through `ConfigService`, or the `bucket` and
+   * `registryHost` given in the module options for the app's backend (`forRoot({ local })`),
+   * which win; `maxProjectSize` from the module's options. An option given to the constructor stays; one that differs from the app's
    * setting is a `CredentialsConfigError` (the app and its double would disagree).
    * `overrideCredentials` calls it; call it yourself when binding the double another way.
    */
   followAppSettings({ config, moduleOptions }: InMemoryAppSettings): this {
-    const env = config ? readEnv(config, 'memory', APP_ENV) : undefined;
+    const { backend, given } = givenAppSettings(config, moduleOptions);
+    const env =
+      config || given ? readSettings(config ?? NO_CONFIG, backend, APP_ENV, given) : undefined;
     const options = this.#options;
     this.#bucket = adopt('bucket', options.bucket, env?.BUCKET_NAME_PROJECTS) ?? DEFAULT_BUCKET;
     this.#registryHost =

@@ -11,7 +11,6 @@ import {
   Module,
   type NestInterceptor,
 } from '@nestjs/common';
-import { ConfigModule } from '@nestjs/config';
 import { Test } from '@nestjs/testing';
 import { EventEmitter } from 'node:events';
 import { createReadStream, type ReadStream } from 'node:fs';
@@ -30,7 +29,7 @@ import {
 } from '../../../src/credentials/index.js';
 import { listen, type RunningApp } from '../../e2e/support/example-app.js';
 import { multipartBody } from '../../e2e/support/http-client.js';
-import { storageEnv } from '../../support/backends.js';
+import { configFromEnv, storageEnv } from '../../support/backends.js';
 import { AUTH_REGISTRY, listIncompleteUploads } from '../../support/test-servers.js';
 import type { FaultProxy } from './fault-proxy.js';
 import { type BodyKind, MATRIX_SETTINGS, type MatrixBackend, MiB } from './matrix.js';
@@ -124,13 +123,7 @@ export async function startRig(options: RigOptions): Promise<Rig> {
 
   @Module({
     imports: [
-      ConfigModule.forRoot({
-        isGlobal: true,
-        ignoreEnvFile: true,
-        ignoreEnvVars: true,
-        skipProcessEnv: true,
-        load: [() => env],
-      }),
+      configFromEnv(env),
       CredentialsModule.forRoot({
         backends: { filesystem: FilesystemCredentials },
         controller: { allowAnonymous: true },
