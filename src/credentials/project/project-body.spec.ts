@@ -2,11 +2,11 @@ import { describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setImmediate as tick } from 'node:timers/promises';
-import { mkdtempSync, readdirSync, unlinkSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ProjectBody } from '../credentials.js';
-import { InvalidProjectError, StorageUnavailableError } from '../errors.js';
+import { IntegrityError, InvalidProjectError, StorageUnavailableError } from '../errors.js';
 import { type BodyLimits, prepareProjectBody } from './project-body.js';
 
 const LOCAL_FILE_HEADER = Buffer.from('PK\x03\x04', 'latin1');
@@ -347,5 +347,70 @@ describe('prepareProjectBody spooling', () => {
     expect(Buffer.compare(await readAll(body.stream()), data)).toBe(0);
     await body.discard();
     expect(spooled()).toEqual([]);
+  });
+});
+
+describe('prepareProjectBody with an fs read stream of a whole file', () => {
+  const fileOf = (data: Buffer) => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'project-body-file-')), 'p.zip');
+    writeFileSync(file, data);
+    return file;
+  };
+  const collect = async (stream: Readable) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  };
+
+  it('reads it from the file (no spool file): same bytes by position and as a stream, the caller stream destroyed', async () => {
+    const data = zipOf(700);
+    const source = createReadStream(fileOf(data));
+    const body = await prepareProjectBody(source, LIMITS);
+    expect(body).toMatchObject({ kind: 'file', size: 700, sha256: sha256(data) });
+    expect(spooled()).toEqual([]);
+    expect(source.destroyed).toBe(true);
+    const part = Buffer.alloc(200);
+    await body.readInto(part, 200, 300);
+    expect(part.equals(data.subarray(300, 500))).toBe(true);
+    expect((await collect(body.stream())).equals(data)).toBe(true);
+    if (body.kind !== 'file') throw new Error('not a file body');
+    await body.assertUnchanged();
+    await body.discard();
+    await expect(body.readInto(part, 200, 0)).rejects.toThrow(/closed/);
+  });
+
+  it('a file written to after hashing: assertUnchanged and the stream fail with IntegrityError', async () => {
+    const data = zipOf(700);
+    const file = fileOf(data);
+    const body = await prepareProjectBody(createReadStream(file), LIMITS);
+    if (body.kind !== 'file') throw new Error(`a ${body.kind} body, not a file body`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    writeFileSync(file, zipOf(700).reverse());
+    await expect(body.assertUnchanged()).rejects.toBeInstanceOf(IntegrityError);
+    await expect(collect(body.stream())).rejects.toBeInstanceOf(IntegrityError);
+    await body.discard();
+  });
+
+  it('refuses an over-size or non-ZIP file before hashing it, and destroys the caller stream', async () => {
+    const big = createReadStream(fileOf(zipOf(1_001)));
+    await expect(prepareProjectBody(big, LIMITS)).rejects.toMatchObject({ reason: 'too-large' });
+    expect(big.destroyed).toBe(true);
+    const notZip = createReadStream(fileOf(Buffer.alloc(500, 1)));
+    await expect(prepareProjectBody(notZip, LIMITS)).rejects.toMatchObject({ reason: 'not-zip' });
+    expect(notZip.destroyed).toBe(true);
+    expect(spooled()).toEqual([]);
+  });
+
+  it('keeps the other paths for a file within one request (whole) and a stream with an end option (spooled)', async () => {
+    const small = await prepareProjectBody(createReadStream(fileOf(zipOf(90))), LIMITS);
+    expect(small.kind).toBe('whole');
+    const data = zipOf(700);
+    const ranged = await prepareProjectBody(createReadStream(fileOf(data), { end: 599 }), LIMITS);
+    expect(ranged).toMatchObject({
+      kind: 'spooled',
+      size: 600,
+      sha256: sha256(data.subarray(0, 600)),
+    });
+    if (ranged.kind === 'spooled') await ranged.discard();
   });
 });

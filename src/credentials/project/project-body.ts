@@ -2,11 +2,13 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ProjectBody } from '../credentials.js';
 import type { PartSource } from '../store/object-store.js';
-import { InvalidProjectError } from '../errors.js';
+import { IntegrityError, InvalidProjectError } from '../errors.js';
+import { type FileBody, openFileBody, wholeFileStreamPath } from './file-body.js';
 import { type SpooledBody, spoolToFile } from './spool-file.js';
 import { startsWithZipSignature, ZIP_SIGNATURE_LENGTH } from './zip-signature.js';
 
 export type { SpooledBody } from './spool-file.js';
+export type { FileBody } from './file-body.js';
 
 export interface BodyLimits {
   maxProjectSize: number;
@@ -27,7 +29,7 @@ export interface WholeBody extends PartSource {
   viewAt(position: number, length: number): Buffer;
 }
 
-export type PreparedBody = WholeBody | SpooledBody;
+export type PreparedBody = WholeBody | SpooledBody | FileBody;
 
 function tooLarge(limit: number): InvalidProjectError {
   return new InvalidProjectError(
@@ -78,6 +80,39 @@ const toBuffer = (chunk: unknown): Buffer =>
   Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array | string);
 
 /**
+ * `stream` (an untouched `fs` read stream of `file`) as a body read from the file itself, when
+ * the file is a regular one larger than one request: no spool copy. The caller's stream is
+ * destroyed (its file descriptor released) once the body is ready or refused; `undefined`
+ * leaves it untouched for the spooled path.
+ */
+async function fileBodyOf(
+  file: string,
+  stream: Readable,
+  limits: BodyLimits,
+): Promise<FileBody | undefined> {
+  try {
+    const body = await openFileBody(
+      file,
+      stream,
+      limits.wholeBodyLimit,
+      (size, head) => {
+        if (size > limits.maxProjectSize) throw tooLarge(limits.maxProjectSize);
+        if (!startsWithZipSignature(head)) throw notZip();
+      },
+      // A deadline or shutdown destroys the caller's stream: the hashing stops with it.
+      () => stream.destroyed,
+    );
+    if (body) stream.destroy();
+    return body;
+  } catch (err) {
+    stream.destroy();
+    throw err instanceof InvalidProjectError || err instanceof IntegrityError
+      ? err
+      : unreadable(err);
+  }
+}
+
+/**
  * Checks a project body before anything is written: the ZIP signature (from the first four
  * bytes), the size limit, and, for a stream, reads ahead one part to decide whether it fits in
  * a single request. Throws `InvalidProjectError`; a refused stream is destroyed.
@@ -95,6 +130,12 @@ export async function prepareProjectBody(
       'The project must be a Buffer, a Uint8Array or a Readable',
       'not-zip',
     );
+  }
+
+  const file = wholeFileStreamPath(body);
+  if (file !== undefined) {
+    const fromFile = await fileBodyOf(file, body, limits);
+    if (fromFile) return fromFile;
   }
 
   const source = body[Symbol.asyncIterator]() as AsyncIterator<unknown>;

@@ -110,14 +110,15 @@ export class ProjectStorage {
         spoolDir: transfer.spoolDir,
       });
       const { size, sha256 } = body;
-      const spooled = body.kind === 'spooled' ? body : undefined;
+      const onDisk = body.kind === 'whole' ? undefined : body;
       // One request for a body of one part; anything larger through the store's multipart
-      // upload, its parts read from the spool file or taken as views of the caller's Buffer.
+      // upload, its parts read from the spool file or the caller's file, or taken as views of
+      // the caller's Buffer.
       const stored =
         body.kind === 'whole' && size <= transfer.partSize
           ? this.store.putObject(bucket, projectName, body.data, sha256, signal)
           : this.store.putParts(bucket, projectName, body, signal);
-      const cleanedUp = stored.catch(() => undefined).then(() => spooled?.discard());
+      const cleanedUp = stored.catch(() => undefined).then(() => onDisk?.discard());
       this.#storeCalls.add(cleanedUp);
       void cleanedUp.then(() => this.#storeCalls.delete(cleanedUp));
       // At the deadline the store destroys its requests and settles a commit that may have

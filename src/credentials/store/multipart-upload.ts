@@ -157,6 +157,7 @@ export async function uploadInParts(
     if (failure) throw failure.error;
     if (signal.aborted) throw signal.reason;
 
+    await body.assertUnchanged?.();
     parts.sort((a, b) => a.partNumber - b.partNumber);
     committing = true;
     await requests.complete(id, parts, signal);

@@ -15,7 +15,16 @@ export interface PartSource {
    * leave it out, and their parts are read with `readInto`.
    */
   viewAt?(position: number, length: number): Buffer;
-  /** A fresh stream of all the bytes (for stores that write a stream). */
+  /**
+   * Throws (`IntegrityError`) when the bytes may differ from those hashed: a source read from a
+   * file the caller still owns checks that it did not change. Called once every part has been
+   * read, before the upload is completed; sources that cannot change leave it out.
+   */
+  assertUnchanged?(): Promise<void>;
+  /**
+   * A fresh stream of all the bytes (for stores that write a stream); a source with
+   * `assertUnchanged` runs it before the stream ends.
+   */
   stream(): Readable;
 }
 

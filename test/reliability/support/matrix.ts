@@ -59,6 +59,12 @@ export const isHttp = (body: BodyKind): boolean =>
 
 export const isClientDisconnect = (fault: Fault): boolean => fault.startsWith('client disconnect');
 
+/** Client disconnects once the body is under way (before it, a stream is destroyed unread). */
+const CUT_MID_BODY = new Set<Fault>([
+  'client disconnect in the first part',
+  'client disconnect in a later part',
+]);
+
 const isServerFault = (fault: Fault): boolean =>
   fault === 'connection reset by the server' ||
   fault === 'silent server' ||
@@ -70,6 +76,8 @@ const isSpoolFailure = (fault: Fault): boolean => fault.startsWith('spool write 
  * Why a cell does not apply, or `undefined` when it does. The rules, in order:
  * - a Buffer or Uint8Array is whole in memory before the call: it has no client to go away
  *   and is never written to the spool file;
+ * - an `fs` read stream of a whole file is uploaded from the file by position: never spooled,
+ *   and no reader of the stream can go away once the upload has begun;
  * - the filesystem backend has no server in between: no server fault can reach it.
  */
 export function notApplicable(
@@ -82,6 +90,12 @@ export function notApplicable(
   }
   if (isInMemory(body) && isSpoolFailure(fault)) {
     return 'a Buffer is uploaded from memory: it is never written to the spool file';
+  }
+  if (body === 'fs read stream' && isSpoolFailure(fault)) {
+    return 'an fs read stream of a whole file is uploaded from the file itself: it is never written to the spool file';
+  }
+  if (body === 'fs read stream' && CUT_MID_BODY.has(fault)) {
+    return 'an fs read stream of a whole file is read by position from the file, not through the stream: there is no reader to go away mid-body';
   }
   if (backend === 'filesystem' && isServerFault(fault)) {
     return 'the filesystem backend writes to a local disk: there is no server to fail';
