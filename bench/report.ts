@@ -68,7 +68,8 @@ function notMetText(r: Results): string {
     if (!key.includes('.vs-'))
       return `${key} ${fmt(ts[0].value, 0)} ${ts[0].unit} (${ts[0].wanted})`;
     const [direction, body, vs] = key.split('.') as [Direction, Body, string];
-    const where = ts.map((t) => `${t.id.split('.')[1]} ${t.id.split('.')[3]}`).join(', ');
+    const part = (i: number) => [...new Set(ts.map((t) => t.id.split('.')[i]))].join(', ');
+    const where = `${part(1)} at ${part(3).replaceAll('MiB', '')} MiB`;
     const values = ts.map((t) => t.value ?? Number.NaN);
     // The measured cause: where the time goes at the largest missed size, module vs contender.
     const last = ts[ts.length - 1].id.split('.');
@@ -85,10 +86,12 @@ function notMetText(r: Results): string {
     const mod = fig('module', body);
     const other = fig(vs === 'vs-module' ? 'module' : vs.slice(3), PUT_OF[body] ?? body);
     const cpu = (f?: TransferFigure) =>
-      f ? `${fmt(f.mibps, 0)} MiB/s${f.cpuPct === null ? '' : ` at ${fmt(f.cpuPct, 0)}% CPU`}` : '';
+      f
+        ? `${fmt(f.mibps, 0)} MiB/s${f.cpuPct === null ? '' : ` at ${fmt(f.cpuPct, 0)}% of a core`}`
+        : 'n/a';
     return (
       `${pathText(direction, body)} vs ${VS_TEXT[vs.slice(3)]} (${where}: ${range(values, 2)}x, want ${ts[0].wanted}; ` +
-      `${last[1]} ${size} MiB: ${cpu(mod)} against ${cpu(other)})`
+      `${last[1]}, ${size} MiB: the module ${cpu(mod)}, ${other?.label ?? VS_TEXT[vs.slice(3)]} ${cpu(other)})`
     );
   });
   return texts.join('; ');
