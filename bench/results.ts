@@ -171,7 +171,11 @@ export function judge(m: Measurements): Results {
         const baseline =
           ONE_MIB_BASELINE[`${backend}.${rule.direction}.${rule.body}.vs-${rule.vs}`];
         const min =
-          sizeMiB === 1 && baseline !== undefined ? NO_REGRESSION_SHARE * baseline : rule.min;
+          sizeMiB === 1 && baseline !== undefined
+            ? NO_REGRESSION_SHARE * baseline
+            : rule.atMiB === undefined || rule.atMiB === sizeMiB
+              ? rule.min
+              : undefined;
         const value = other.medianMs / mod.medianMs;
         targets.push({
           id: `transfer.${backend}.${rule.direction}.${sizeMiB}MiB.${rule.body}.vs-${rule.vs}`,
