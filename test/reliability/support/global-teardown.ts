@@ -73,7 +73,7 @@ export interface ReportInput {
   node?: string;
 }
 
-/** The one table model: rendered to markdown here (and to nothing else, for now). */
+/** The one table model: every table of the report is one, rendered by `markdownTable`. */
 export interface Table {
   header: string[];
   rows: string[][];
