@@ -8,7 +8,9 @@ import { closeSync, existsSync, openSync, readSync, statSync, writeSync } from '
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Module, type INestApplicationContext } from '@nestjs/common';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Module, type INestApplicationContext, type Type } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
 import type { Credentials, CredentialsModuleOptions } from '../src/credentials/index.js';
@@ -73,16 +75,12 @@ export interface BootedModule {
   close(): Promise<void>;
 }
 
-/**
- * Boots a Nest application context with the module, as an app would, from `env` only (never
- * the process environment). The module is imported lazily so that a child measuring start-up
- * or loaded modules sees the whole cost.
- */
-export async function bootModule(
+/** The app module of the bench: configuration from `env` only, and the credentials module. */
+async function benchAppModule(
   env: Record<string, string>,
-  options: CredentialsModuleOptions = {},
-): Promise<BootedModule> {
-  const { CredentialsModule, CREDENTIALS_PROVIDER } = await import('../src/credentials/index.js');
+  options: CredentialsModuleOptions & { controller?: { allowAnonymous: true } },
+): Promise<Type> {
+  const { CredentialsModule } = await import('../src/credentials/index.js');
   @Module({
     imports: [
       ConfigModule.forRoot({
@@ -95,12 +93,39 @@ export async function bootModule(
     ],
   })
   class BenchAppModule {}
-  const app = await NestFactory.createApplicationContext(BenchAppModule, { logger: false });
+  return BenchAppModule;
+}
+
+/**
+ * Boots a Nest application context with the module, as an app would, from `env` only (never
+ * the process environment). The module is imported lazily so that a child measuring start-up
+ * or loaded modules sees the whole cost.
+ */
+export async function bootModule(
+  env: Record<string, string>,
+  options: CredentialsModuleOptions = {},
+): Promise<BootedModule> {
+  const { CREDENTIALS_PROVIDER } = await import('../src/credentials/index.js');
+  const app = await NestFactory.createApplicationContext(await benchAppModule(env, options), {
+    logger: false,
+  });
   return {
     app,
     credentials: app.get<Credentials>(CREDENTIALS_PROVIDER),
     close: () => app.close(),
   };
+}
+
+/** The module with its HTTP controller (no guard), listening on a free loopback port. */
+export async function bootController(
+  env: Record<string, string>,
+  options: CredentialsModuleOptions = {},
+): Promise<{ port: number; close(): Promise<void> }> {
+  const module = await benchAppModule(env, { ...options, controller: { allowAnonymous: true } });
+  const app = await NestFactory.create(module, { logger: false });
+  await app.listen(0, '127.0.0.1');
+  const { port } = (app.getHttpServer() as Server).address() as AddressInfo;
+  return { port, close: () => app.close() };
 }
 
 // ---------------------------------------------------------------------------------------------

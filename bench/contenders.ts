@@ -1,12 +1,16 @@
 /**
  * How each contender row (`rows.ts`) moves a project. Uploads read the same file: the module and
  * the raw clients as a Buffer read beforehand (untimed), an fs read stream, or a stream that is not
- * an fs stream; boto3 and curl from the file itself. Downloads write a file in the same folder
- * (boto3's `download_file` writes a file, so everyone does).
+ * an fs stream (with or without its SHA-256, computed beforehand, untimed); the controller's PUT
+ * sends the file with Node's HTTP client to the controller booted in the same process; boto3 and
+ * curl read the file itself. Downloads write a file in the same folder (boto3's `download_file`
+ * writes a file, so everyone does).
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, statSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
+import http from 'node:http';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { PassThrough, type Readable } from 'node:stream';
@@ -23,6 +27,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Client as MinioClient } from 'minio';
 import {
   type Backend,
+  bootController,
   bootModule,
   type BootedModule,
   BUCKET,
@@ -32,7 +37,7 @@ import {
   S3,
   SPOOL_DIR,
 } from './common.js';
-import type { Body, ContenderRow } from './rows.js';
+import { type Body, type ContenderRow, PUT_OF, WITH_DIGEST } from './rows.js';
 
 /** What one transfer took: wall time and, where known, CPU time of the contender's process. */
 export interface Timing {
@@ -82,9 +87,29 @@ export async function deleteObject(client: S3Client, key: string): Promise<void>
 type BodySource = Buffer | Readable;
 /** The Buffer of the last file read, reused by the next runs of that file (one at a time). */
 let lastBuffer: { file: string; data: Buffer } | undefined;
+const digests = new Map<string, string>();
 
-/** A maker of upload bodies of `kind` from `file`; a Buffer is read here, before any timer. */
-export async function prepareBody(kind: Body, file: string): Promise<() => BodySource> {
+/** The file's SHA-256 (hex), as a caller that knows its digest has it: once per file. */
+async function sha256Of(file: string): Promise<string> {
+  let digest = digests.get(file);
+  if (!digest) {
+    const hash = createHash('sha256');
+    await pipeline(createReadStream(file), hash);
+    digest = hash.digest('hex');
+    digests.set(file, digest);
+  }
+  return digest;
+}
+
+/** What an upload sends: a maker of bodies of its kind, and the digest when the kind has one. */
+export interface PreparedBody {
+  make: () => BodySource;
+  sha256?: string;
+}
+
+/** An upload body of `kind` from `file`; a Buffer is read and a digest computed here, untimed. */
+export async function prepareBody(kind: Body, file: string): Promise<PreparedBody> {
+  const sha256 = WITH_DIGEST.includes(kind) ? await sha256Of(file) : undefined;
   switch (kind) {
     case 'buffer': {
       if (lastBuffer?.file !== file) {
@@ -92,15 +117,52 @@ export async function prepareBody(kind: Body, file: string): Promise<() => BodyS
         lastBuffer = { file, data: await readFile(file) };
       }
       const { data } = lastBuffer;
-      return () => data;
+      return { make: () => data };
     }
     case 'fs-stream':
-      return () => createReadStream(file);
+    case 'put':
+    case 'put-digest':
+      return { make: () => createReadStream(file), sha256 };
     case 'stream':
-      return () => createReadStream(file).pipe(new PassThrough());
+    case 'stream-digest':
+      return { make: () => createReadStream(file).pipe(new PassThrough()), sha256 };
     default:
-      throw new Error(`no Node contender for a ${kind} body yet`);
+      throw new Error(`no Node contender for a ${kind} body`);
   }
+}
+
+/** PUTs `body` to the controller as `name` (with `Content-Digest` when `sha256` is given). */
+function putToController(
+  port: number,
+  name: string,
+  body: Readable,
+  bytes: number,
+  sha256?: string,
+): Promise<void> {
+  const headers: http.OutgoingHttpHeaders = {
+    'Content-Type': 'application/zip',
+    'Content-Length': bytes,
+    ...(sha256 && {
+      'Content-Digest': `sha-256=:${Buffer.from(sha256, 'hex').toString('base64')}:`,
+    }),
+  };
+  return new Promise((resolve, reject) => {
+    const path = `/projects/${encodeURIComponent(name)}`;
+    const req = http.request({ host: '127.0.0.1', port, method: 'PUT', path, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('error', reject);
+      res.on('end', () =>
+        res.statusCode === 201
+          ? resolve()
+          : reject(new Error(`controller PUT: HTTP ${res.statusCode} ${text.slice(0, 300)}`)),
+      );
+    });
+    req.setTimeout(600_000, () => req.destroy(new Error('controller PUT: no answer in 600 s')));
+    req.on('error', reject);
+    pipeline(body, req).catch(reject);
+  });
 }
 
 /** The module and raw clients of one process, each created once and shared by its rows. */
@@ -117,6 +179,18 @@ export function nodeHost(): Host {
     }
     return booted.get(b) as Promise<BootedModule>;
   };
+  const controllers = new Map<Backend, ReturnType<typeof bootController>>();
+  const controllerOf = (b: Backend) => {
+    if (!controllers.has(b)) {
+      controllers.set(
+        b,
+        mkdir(SPOOL_DIR, { recursive: true }).then(() =>
+          bootController(moduleEnv(b), { spoolDir: SPOOL_DIR }),
+        ),
+      );
+    }
+    return controllers.get(b) as ReturnType<typeof bootController>;
+  };
   let aws: S3Client | undefined;
   let minio: MinioClient | undefined;
   const awsClient = () => (aws ??= adminS3Client());
@@ -131,19 +205,29 @@ export function nodeHost(): Host {
       pathStyle: true,
     }));
 
-  async function upload(row: ContenderRow, body: BodySource, key: string): Promise<void> {
-    if (row.client === 'module') {
+  async function upload(row: ContenderRow, body: PreparedBody, job: Job): Promise<void> {
+    const key = job.key;
+    if (row.client === 'module' && PUT_OF[row.body]) {
+      const { port } = await controllerOf(row.backend as Backend);
+      await putToController(
+        port,
+        key,
+        body.make() as Readable,
+        statSync(job.file).size,
+        body.sha256,
+      );
+    } else if (row.client === 'module') {
       const { credentials } = await moduleOf(row.backend as Backend);
-      await credentials.uploadProject(key, body);
+      await credentials.uploadProject(key, body.make(), body.sha256 ? { sha256: body.sha256 } : {});
     } else if (row.backend === 'aws') {
       // lib-storage's defaults: 5 MiB parts, 4 at once.
       await new Upload({
         client: awsClient(),
-        params: { Bucket: BUCKET, Key: key, Body: body },
+        params: { Bucket: BUCKET, Key: key, Body: body.make() },
       }).done();
     } else {
       // minio: a stream of unknown size goes in 64 MiB parts.
-      await minioClient().putObject(BUCKET, key, body);
+      await minioClient().putObject(BUCKET, key, body.make());
     }
   }
   async function download(row: ContenderRow, key: string, sink: string): Promise<void> {
@@ -162,17 +246,18 @@ export function nodeHost(): Host {
 
   return {
     async run(row, job) {
-      if (row.client === 'module') await moduleOf(row.backend as Backend);
-      const make = row.direction === 'upload' ? await prepareBody(row.body, job.file) : undefined;
+      if (row.client === 'module' && PUT_OF[row.body]) await controllerOf(row.backend as Backend);
+      else if (row.client === 'module') await moduleOf(row.backend as Backend);
+      const body = row.direction === 'upload' ? await prepareBody(row.body, job.file) : undefined;
       const started = now();
       const cpu = process.cpuUsage();
-      if (make) await upload(row, make(), job.key);
+      if (body) await upload(row, body, job);
       else await download(row, job.key, job.sink);
       const used = process.cpuUsage(cpu);
       return { ms: now() - started, cpuMs: (used.user + used.system) / 1000 };
     },
     async close() {
-      for (const b of booted.values()) await (await b).close();
+      for (const b of [...booted.values(), ...controllers.values()]) await (await b).close();
       aws?.destroy();
     },
   };

@@ -5,7 +5,16 @@
  */
 import { BACKENDS, fmt } from './common.js';
 import type { Results, TransferFigure, Verdict } from './results.js';
-import { BODY_TEXT, type Body, type Direction, NOT_YET, RATIO_RULES, ROWS, WHY } from './rows.js';
+import {
+  BODY_TEXT,
+  type Body,
+  type Direction,
+  PUT_MAX_TIME_RATIO,
+  PUT_OF,
+  RATIO_RULES,
+  ROWS,
+  WHY,
+} from './rows.js';
 import { type Table, toMarkdown, toText } from './table.js';
 
 const mark = (met: boolean | null) => (met === null ? '' : met ? ' ✓' : ' ✗');
@@ -15,7 +24,17 @@ const range = (values: number[], digits: number) => {
   return lo === hi ? lo : `${lo}-${hi}`;
 };
 const pathText = (direction: Direction, body: Body) =>
-  direction === 'download' ? 'download' : `upload from ${BODY_TEXT[body]}`;
+  direction === 'download'
+    ? 'download'
+    : PUT_OF[body]
+      ? BODY_TEXT[body].replace(/^an? /, '')
+      : `upload from ${BODY_TEXT[body]}`;
+const VS_TEXT: Record<string, string> = {
+  boto3: 'boto3',
+  raw: 'the raw client',
+  curl: 'curl',
+  module: "the module's own upload",
+};
 const keyText = (key: string) => pathText(...(key.split('.') as [Direction, Body]));
 
 /** The module's direction x body pairs that were measured, in the rules' order. */
@@ -35,6 +54,49 @@ const target = (r: Results, id: string) => r.targets.find((t) => t.id === id);
 const ratioId = (b: string, d: Direction, size: number, body: Body, vs: string) =>
   `transfer.${b}.${d}.${size}MiB.${body}.vs-${vs}`;
 
+/** The missed targets, grouped by path and contender, each with the measured figures behind it. */
+function notMetText(r: Results): string {
+  if (r.meta.quick) return 'none judged (a quick run claims nothing)';
+  const groups = new Map<string, Verdict[]>();
+  for (const t of r.targets.filter((x) => x.met === false)) {
+    const [kind, , direction, , body, vs] = t.id.split('.');
+    const key = kind === 'transfer' ? `${direction}.${body}.${vs}` : t.id;
+    groups.set(key, [...(groups.get(key) ?? []), t]);
+  }
+  if (groups.size === 0) return 'none';
+  const texts = [...groups].map(([key, ts]) => {
+    if (!key.includes('.vs-'))
+      return `${key} ${fmt(ts[0].value, 0)} ${ts[0].unit} (${ts[0].wanted})`;
+    const [direction, body, vs] = key.split('.') as [Direction, Body, string];
+    const part = (i: number) => [...new Set(ts.map((t) => t.id.split('.')[i]))].join(', ');
+    const where = `${part(1)} at ${part(3).replaceAll('MiB', '')} MiB`;
+    const values = ts.map((t) => t.value ?? Number.NaN);
+    // The measured cause: where the time goes at the largest missed size, module vs contender.
+    const last = ts[ts.length - 1].id.split('.');
+    const size = Number(last[3].replace('MiB', ''));
+    const fig = (client: string, b: Body) =>
+      r.transfer.find(
+        (f) =>
+          f.client === client &&
+          f.sizeMiB === size &&
+          f.direction === direction &&
+          (client !== 'module' || f.body === b) &&
+          (client === 'boto3' || client === 'curl' || f.backend === last[1]),
+      );
+    const mod = fig('module', body);
+    const other = fig(vs === 'vs-module' ? 'module' : vs.slice(3), PUT_OF[body] ?? body);
+    const cpu = (f?: TransferFigure) =>
+      f
+        ? `${fmt(f.mibps, 0)} MiB/s${f.cpuPct === null ? '' : ` at ${fmt(f.cpuPct, 0)}% of a core`}`
+        : 'n/a';
+    return (
+      `${pathText(direction, body)} vs ${VS_TEXT[vs.slice(3)]} (${where}: ${range(values, 2)}x, want ${ts[0].wanted}; ` +
+      `${last[1]}, ${size} MiB: the module ${cpu(mod)}, ${other?.label ?? VS_TEXT[vs.slice(3)]} ${cpu(other)})`
+    );
+  });
+  return texts.join('; ');
+}
+
 export function summaryLines(r: Results): string[] {
   const m = r.meta;
   const largest = Math.max(...sizesOf(r));
@@ -42,14 +104,18 @@ export function summaryLines(r: Results): string[] {
     `Measured on ${m.measuredAt.slice(0, 10)} (${m.quick ? 'quick smoke run, targets not judged' : 'full run'}, ${fmt(m.durationS, 0)} s, ${m.machine.cores}-core ${m.machine.cpu}, Swift s3api on the same cores): ${m.quick ? '' : `**${r.summary.met} of ${r.summary.targets} targets met**, `}${r.summary.passed} of ${r.summary.checks} checks passed. Ratios of median throughput, > 1: the module is faster.`,
   ];
   const hasCurl = r.transfer.some((f) => f.client === 'curl');
-  for (const { direction, body } of measuredPaths(r)) {
-    const per = (vs: string) =>
-      BACKENDS.map((b) => x2(target(r, ratioId(b, direction, largest, body, vs))?.value)).join(
-        ' / ',
-      );
+  const per = (direction: Direction, body: Body, vs: string) =>
+    BACKENDS.map((b) => x2(target(r, ratioId(b, direction, largest, body, vs))?.value)).join(' / ');
+  for (const { direction, body } of measuredPaths(r).filter((p) => !PUT_OF[p.body])) {
     const why = WHY[`${direction}.${body}`];
     lines.push(
-      `**Module ${pathText(direction, body)}, ${largest} MiB** (aws / local): ${per('boto3')}x boto3, ${per('raw')}x the raw client${hasCurl ? `, ${per('curl')}x curl` : ''}.${why ? ` Why: ${why}.` : ''}`,
+      `**Module ${pathText(direction, body)}, ${largest} MiB** (aws / local): ${per(direction, body, 'boto3')}x boto3, ${per(direction, body, 'raw')}x the raw client${hasCurl ? `, ${per(direction, body, 'curl')}x curl` : ''}.${why ? ` Why: ${why}.` : ''}`,
+    );
+  }
+  const puts = measuredPaths(r).filter((p) => PUT_OF[p.body]);
+  if (puts.length) {
+    lines.push(
+      `**Controller PUT, ${largest} MiB** (aws / local), throughput against the module's own upload of the same stream: ${puts.map((p) => `${BODY_TEXT[p.body].replace(/^an? controller PUT ?/, '') || 'without a digest'} ${per(p.direction, p.body, 'module')}x`).join(', ')} (target: wall time <= ${PUT_MAX_TIME_RATIO}x, a ratio >= ${x2(1 / PUT_MAX_TIME_RATIO)}). Why: ${WHY['upload.put-digest']}.`,
     );
   }
   const curl = (d: Direction) =>
@@ -59,6 +125,7 @@ export function summaryLines(r: Results): string[] {
       `**The server's limit** (curl, presigned URLs, same object and run): PUT ${fmt(curl('upload')?.mibps, 0)} MiB/s, GET ${fmt(curl('download')?.mibps, 0)} MiB/s at ${largest} MiB, with the server on the same cores as the client.`,
     );
   }
+  lines.push(`**Not met**: ${notMetText(r)}.`);
   const memLargest = Math.max(...r.memory.map((f) => f.sizeMiB));
   const growth = (d: Direction, bodies: Body[]) =>
     r.memory
@@ -67,32 +134,22 @@ export function summaryLines(r: Results): string[] {
       .map((f) => f.growthMiB);
   const ups = growth('upload', ['fs-stream', 'stream', 'stream-digest']);
   const bufs = growth('upload', ['buffer']);
+  const put = growth('upload', ['put-digest']);
   const raws = r.memory.filter((f) => f.client === 'raw' && f.direction === 'upload');
   if (ups.length) {
     lines.push(
-      `**Memory** (peak RSS growth at ${memLargest} MiB): stream uploads ${range(ups, 0)} MiB${bufs.length ? `, Buffer uploads ${range(bufs, 0)} MiB beyond the buffer` : ''}, downloads ${range(growth('download', ['stream']), 0)} MiB; raw client uploads: ${raws.map((f) => `${f.label.split(',')[0]} ${fmt(f.growthMiB, 0)} MiB`).join(', ')}.`,
+      `**Memory** (peak RSS growth at ${memLargest} MiB): stream uploads ${range(ups, 0)} MiB${bufs.length ? `, Buffer uploads ${range(bufs, 0)} MiB beyond the buffer` : ''}${put.length ? `, controller PUT with its client ${range(put, 0)} MiB` : ''}, downloads ${range(growth('download', ['stream']), 0)} MiB; raw client uploads: ${raws.map((f) => `${f.label.split(',')[0]} ${fmt(f.growthMiB, 0)} MiB`).join(', ')}.`,
     );
   }
   const g = r.registry;
-  lines.push(
-    `**Registry token**: ${g.calls} getRegistryToken() calls from ${g.callers} concurrent callers made ${g.ecrApiCalls} ECR call(s); a cached call takes ${fmt(g.cachedMedianUs, 2)} µs (median), an ECR call ${fmt(g.uncachedMedianMs, 2)} ms.`,
-  );
   const s = (b: string) => r.startup.find((x) => x.backend === b);
   lines.push(
-    `**Start-up** of an app context with the module: ${BACKENDS.map((b) => `${b} ${fmt(s(b)?.bootMs, 0)} ms`).join(', ')}; aws loads ${s('aws')?.minioFiles} minio files, local ${s('local')?.awsSdkFiles} @aws-sdk files.`,
+    `**Registry token**: ${g.calls} calls from ${g.callers} concurrent callers made ${g.ecrApiCalls} ECR call(s); cached ${fmt(g.cachedMedianUs, 2)} µs, an ECR call ${fmt(g.uncachedMedianMs, 2)} ms (medians). **Start-up** of an app context: ${BACKENDS.map((b) => `${b} ${fmt(s(b)?.bootMs, 0)} ms`).join(', ')}; aws loads ${s('aws')?.minioFiles} minio files, local ${s('local')?.awsSdkFiles} @aws-sdk files.`,
   );
   const lo = r.leftovers;
+  const missing = r.notMeasured.filter((k) => !k.startsWith('upload.put') || puts.length === 0);
   lines.push(
-    `**Left behind**: ${lo.afterTransfer.segmentObjects} Swift segment objects and ${lo.afterTransfer.spoolFiles} spool files after ${fmt(lo.moduleUploadsMiB, 0)} MiB of module uploads, every object deleted again; ${lo.atEnd.segmentObjects} and ${lo.atEnd.spoolFiles} at the end of the run.`,
-  );
-  const future = (k: string) => NOT_YET.some((b) => k.endsWith(`.${b}`));
-  const missing = r.notMeasured.filter((k) => !future(k));
-  const later = [
-    ...r.notMeasured.filter(future).map(keyText),
-    "the controller's PUT with and without Content-Digest",
-  ];
-  lines.push(
-    `**Not measured**${missing.length ? ` in this run: ${missing.map(keyText).join(', ')};` : ''} until the library has them: ${later.join(', ')}.`,
+    `**Left behind**: ${lo.afterTransfer.segmentObjects} Swift segment objects and ${lo.afterTransfer.spoolFiles} spool files after ${fmt(lo.moduleUploadsMiB, 0)} MiB of module uploads, every object deleted again; ${lo.atEnd.segmentObjects} and ${lo.atEnd.spoolFiles} at the end of the run.${missing.length ? ` **Not measured** in this run: ${missing.map(keyText).join(', ')}.` : ''}`,
   );
   return lines.slice(0, 12);
 }
@@ -106,6 +163,7 @@ function ratioTable(r: Results): Table {
     'boto3',
     'raw',
     ...(r.transfer.some((f) => f.client === 'curl') ? ['curl'] : []),
+    ...(r.targets.some((t) => t.id.endsWith('.vs-module')) ? ['module'] : []),
   ];
   const rows: string[][] = [];
   for (const { direction, body } of measuredPaths(r)) {
@@ -124,10 +182,10 @@ function ratioTable(r: Results): Table {
     note: [
       'Ratios of median throughput in one run (> 1: the module is faster), the target in brackets (✓ met, ✗ missed).',
       "At 1 MiB the target of the paths measured on 2026-11-29 is no regression: 0.95 of that run's ratio.",
-      "The raw client is the backend's own (lib-storage / GetObject, minio), given the same kind of body; curl is the server's limit.",
+      "The raw client is the backend's own (lib-storage / GetObject, minio), given the same kind of body; curl is the server's limit; the controller's PUT is held against the module's own upload of a stream (with the digest, if it sends one).",
       'Ids in bench/results.json: `transfer.<backend>.<direction>.<size>.<body>.vs-<contender>`.',
     ],
-    header: ['path', 'vs boto3', 'vs the raw client', ...(contenders[2] ? ['vs curl'] : [])],
+    header: ['path', ...contenders.map((vs) => `vs ${VS_TEXT[vs]}`)],
     rows,
   };
 }
@@ -272,7 +330,7 @@ export function renderMarkdown(r: Results): string {
     '- Every contender runs in a process of its own, its client created once and warmed up; only the transfer is timed.',
     '- Uploads read one random file behind a ZIP signature (in the page cache); a Buffer is read before the timer starts.',
     "- Downloads read one reference object in the module's layout (with `x-amz-meta-sha256`, which the module verifies) into a file.",
-    '- The module: `uploadProject` with a Buffer, an fs read stream or another stream; `downloadProject` piped into a file.',
+    "- The module: `uploadProject` with a Buffer, an fs read stream, another stream without or with its SHA-256 (`{ sha256 }`, computed before the timer); its controller, booted in the same process, given the file by PUT with Node's HTTP client, without and with `Content-Digest`; `downloadProject` piped into a file.",
     '- The raw clients with their defaults: lib-storage `Upload` / `GetObject`, minio `putObject` / `getObject`.',
     '- boto3 `upload_fileobj` / `download_file` with `TransferConfig()` defaults (8 MiB parts, 10 threads); curl with presigned URLs.',
     '',

@@ -17,6 +17,7 @@ import {
   MEMORY_RULES,
   NO_REGRESSION_SHARE,
   ONE_MIB_BASELINE,
+  PUT_OF,
   RATIO_RULES,
   ROWS,
 } from './rows.js';
@@ -133,6 +134,12 @@ function contenderFor(
   all: TransferFigure[],
 ): TransferFigure | undefined {
   const same = (f: TransferFigure) => f.sizeMiB === m.sizeMiB && f.direction === m.direction;
+  if (vs === 'module') {
+    const own = PUT_OF[m.body];
+    return all.find(
+      (f) => same(f) && f.client === 'module' && f.backend === m.backend && f.body === own,
+    );
+  }
   if (vs !== 'raw') return all.find((f) => same(f) && f.client === vs);
   const raws = all.filter((f) => same(f) && f.client === 'raw' && f.backend === m.backend);
   return raws.find((f) => f.body === m.body) ?? raws.find((f) => f.body === 'fs-stream');
@@ -164,7 +171,11 @@ export function judge(m: Measurements): Results {
         const baseline =
           ONE_MIB_BASELINE[`${backend}.${rule.direction}.${rule.body}.vs-${rule.vs}`];
         const min =
-          sizeMiB === 1 && baseline !== undefined ? NO_REGRESSION_SHARE * baseline : rule.min;
+          sizeMiB === 1 && baseline !== undefined
+            ? NO_REGRESSION_SHARE * baseline
+            : rule.atMiB === undefined || rule.atMiB === sizeMiB
+              ? rule.min
+              : undefined;
         const value = other.medianMs / mod.medianMs;
         targets.push({
           id: `transfer.${backend}.${rule.direction}.${sizeMiB}MiB.${rule.body}.vs-${rule.vs}`,

@@ -4,16 +4,23 @@
  * which backend, in which direction, from or into which kind of body. A new body kind is one row
  * here and one case in `contenders.ts`; its targets are rules below.
  *
- * Not measured yet (the features do not exist): a stream with a digest supplied by the caller
- * (`stream-digest`, its rules are here already) and the controller's PUT with and without
- * `Content-Digest`.
+ * Upload bodies of the module: a Buffer, an fs read stream, a stream without a digest (spooled)
+ * and with the caller's digest (`uploadProject(name, body, { sha256 })`), and the controller's
+ * PUT of the same file over HTTP without and with `Content-Digest` (`put`, `put-digest`), judged
+ * against the module's own upload of a stream.
  */
 import type { Backend } from './common.js';
 
 export type Direction = 'upload' | 'download';
 export type Client = 'module' | 'raw' | 'boto3' | 'curl';
 /** What the bytes come from (upload) or go into (download). */
-export type Body = 'buffer' | 'fs-stream' | 'stream' | 'stream-digest' | 'file';
+export type Body =
+  'buffer' | 'fs-stream' | 'stream' | 'stream-digest' | 'put' | 'put-digest' | 'file';
+
+/** Bodies that carry the file's SHA-256 (computed before the timer, as a caller would know it). */
+export const WITH_DIGEST: readonly Body[] = ['stream-digest', 'put-digest'];
+/** The controller's PUT rows, and the module upload each is judged against. */
+export const PUT_OF: Partial<Record<Body, Body>> = { put: 'stream', 'put-digest': 'stream-digest' };
 
 export interface ContenderRow {
   id: string;
@@ -31,6 +38,8 @@ export const BODY_TEXT: Record<Body, string> = {
   'fs-stream': 'an fs stream',
   stream: 'a stream',
   'stream-digest': 'a stream with a digest',
+  put: 'a controller PUT',
+  'put-digest': 'a controller PUT with Content-Digest',
   file: 'a file',
 };
 
@@ -60,6 +69,10 @@ function nodeRows(backend: Backend): ContenderRow[] {
     module('fs-stream', `module-${backend}`),
     // Any stream that is not an fs stream of a whole file: spooled before it is sent.
     module('stream', `module-${backend}-stream`),
+    module('stream-digest', `module-${backend}-stream`),
+    // The controller booted in the worker on a loopback port, the file PUT with Node's client.
+    module('put', `module-${backend}-put`),
+    module('put-digest', `module-${backend}-put`),
     {
       ...module('stream', `module-${backend}`),
       id: `module-${backend}-download`,
@@ -111,13 +124,21 @@ export const rowById = (id: string): ContenderRow => {
   return row;
 };
 
-/** Module throughput / the contender's, at least `min` (no `min`: reported, not a target). */
+/**
+ * Module throughput / the contender's, at least `min` (no `min`: reported, not a target).
+ * `module`: the controller's PUT against the module's own upload of a stream (`PUT_OF`).
+ */
 export interface RatioRule {
   direction: Direction;
   body: Body;
-  vs: 'boto3' | 'raw' | 'curl';
+  vs: 'boto3' | 'raw' | 'curl' | 'module';
   min?: number;
+  /** Judged at this size only (other sizes: reported). */
+  atMiB?: number;
 }
+
+/** The controller's PUT may take at most 1.15x the wall time of the module's own upload. */
+export const PUT_MAX_TIME_RATIO = 1.15;
 
 const pair = (direction: Direction, body: Body, boto3?: number, raw?: number): RatioRule[] => [
   { direction, body, vs: 'boto3', min: boto3 },
@@ -131,6 +152,14 @@ export const RATIO_RULES: RatioRule[] = [
   ...pair('upload', 'fs-stream', 1.0, 1.0),
   ...pair('upload', 'stream', 0.9, 1.0),
   ...pair('download', 'stream', undefined, 0.95),
+  {
+    direction: 'upload',
+    body: 'put-digest',
+    vs: 'module',
+    min: 1 / PUT_MAX_TIME_RATIO,
+    atMiB: 512,
+  },
+  { direction: 'upload', body: 'put', vs: 'module' },
 ];
 
 /**
@@ -149,9 +178,6 @@ export const ONE_MIB_BASELINE: Record<string, number> = {
 };
 export const NO_REGRESSION_SHARE = 0.95;
 
-/** Bodies the library cannot take yet: their rules wait for the feature. */
-export const NOT_YET: Body[] = ['stream-digest'];
-
 /** Peak RSS growth at the largest size at most `maxMiB`; `flat`: within FLAT_MIB of 64 MiB's. */
 export interface MemoryRule {
   direction: Direction;
@@ -168,6 +194,8 @@ export const MEMORY_RULES: MemoryRule[] = [
   { direction: 'upload', body: 'fs-stream', maxMiB: 64, flat: true },
   { direction: 'upload', body: 'stream', maxMiB: 64, flat: true },
   { direction: 'download', body: 'stream', maxMiB: 64, flat: true },
+  // The controller and its client in one process: what serving one PUT costs.
+  { direction: 'upload', body: 'put-digest', maxMiB: 64, flat: false },
 ];
 
 /**
@@ -180,6 +208,10 @@ export const WHY: Partial<Record<`${Direction}.${Body}`, string>> = {
   'upload.fs-stream':
     'the stream is read, hashed and spooled to a temporary file before the first part goes out; boto3 sends 8 MiB parts in 10 threads from the start',
   'upload.stream': 'spooled like an fs stream before the first part goes out',
+  'upload.stream-digest':
+    'with the digest known the upload can start at once and send parts as the stream delivers them; a library that ignores `sha256` spools it like a stream',
+  'upload.put': 'the request body is uploaded like a stream (spooled)',
+  'upload.put-digest': 'the request body is uploaded like a stream with the digest of its header',
   'download.stream':
     'one GET, its SHA-256 and length verified on one JavaScript thread; boto3 reads 8 MiB ranges in 10 threads',
 };

@@ -1,21 +1,24 @@
 /**
- * Global teardown of the reliability suite: renders RELIABILITY.md from the cases the specs
- * recorded (results.jsonl, see results.ts) and what Jest counted (jest-summary.json, from
- * summary-reporter.js), with the machine, the command and the date.
+ * Global teardown of the reliability suite, and its report. Reads the cases the specs recorded
+ * (results.jsonl, see results.ts) and what Jest counted (jest-summary.json, from
+ * summary-reporter.js), turns them into one model and renders it to markdown (RELIABILITY.md: a
+ * summary of at most 12 lines, then compact tables built from one table model) and to JSON
+ * (reliability.json: every case with its figures, lost items and failures).
  *
- * A run of every spec file writes <root>/docs/RELIABILITY.md; a partial run (a path pattern, a
- * single file) writes only into its results folder, so it never replaces the full figures.
+ * A run of every spec file writes both into <root>/docs/; a partial run (a path pattern, a single
+ * file) writes only into its results folder, so it never replaces the full figures.
  *
- * Self-contained (node: imports, and prettier to format the tables): Jest loads it outside its
- * module system.
+ * Self-contained (node: imports, and prettier to format the outputs): Jest loads it outside its
+ * module system, where it cannot import the suite's other modules. report.spec.ts renders a
+ * recorded full run with it.
  */
-import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-type Category = 'matrix' | 'faults' | 'bad-input' | 'load' | 'security';
+export type Category = 'matrix' | 'faults' | 'bad-input' | 'load' | 'security';
 
-interface CaseRecord {
+export interface CaseRecord {
   category: Category;
   group: string;
   backend?: string;
@@ -29,13 +32,13 @@ interface CaseRecord {
   notApplicable?: string;
 }
 
-interface MatrixAxes {
+export interface MatrixAxes {
   bodies: string[];
   faults: string[];
   backends: string[];
 }
 
-interface JestSummary {
+export interface JestSummary {
   startTime: number;
   endTime: number;
   numTotalTestSuites: number;
@@ -54,81 +57,91 @@ interface JestSummary {
   }[];
 }
 
-const CATEGORIES: { id: Category; title: string; about: string }[] = [
+export interface RunInfo {
+  startedAt: string;
+  command: string;
+}
+
+export interface ReportInput {
+  records: CaseRecord[];
+  axes: MatrixAxes | undefined;
+  summary: JestSummary | undefined;
+  run: RunInfo;
+  partial: boolean;
+  /** The machine line; the renderer's own machine when absent. */
+  machine?: string;
+  node?: string;
+}
+
+/** The one table model: every table of the report is one, rendered by `markdownTable`. */
+export interface Table {
+  header: string[];
+  rows: string[][];
+}
+
+export const SUMMARY_MAX_LINES = 12;
+export const JSON_NAME = 'reliability.json';
+
+const CATEGORIES: { id: Category; title: string; holds: string; about: string }[] = [
   {
     id: 'matrix',
-    title: '1. The matrix',
+    title: 'The matrix',
+    holds: 'cells held',
     about:
-      'Every body kind on every backend under every fault (test/reliability/matrix.spec.ts, ' +
-      'with short deadlines and parts of 5 MiB: test/reliability/support/matrix.ts). A cell holds when the call settles, ' +
-      'stored or with a typed error, within its deadline plus 2 s (for a server fault the deadline ' +
-      'is the upload deadline plus one request deadline, in which a commit in flight is settled); ' +
-      'twice the deadline later the ' +
-      'key holds the previous object (after a failure) or the new one with the SHA-256 the ' +
-      'caller was given (after a success); no spool file and no incomplete upload is left; and ' +
-      'the same module instance stores the next project. A cell reads held/tried; "n/a" cells ' +
-      'do not apply, for the reason listed under their table.',
+      'Every body kind on every backend under every fault (matrix.spec.ts, parts of 5 MiB, short ' +
+      'deadlines). A cell holds when the call settles, stored or with a typed error, within its ' +
+      'deadline plus 2 s (a server fault: the upload deadline plus one request deadline); twice ' +
+      'the deadline later the key holds the previous object (after a failure) or the new one ' +
+      'with the SHA-256 the caller was given; no spool file or incomplete upload is left; and the ' +
+      'same instance stores the next project. A cell has a mark per backend: ✓ held, ✗ did not, ' +
+      'a letter for a cell that does not apply, for the reason listed below the table.',
   },
   {
     id: 'faults',
-    title: '2. Faults',
+    title: 'Faults',
+    holds: 'held',
     about:
-      'Against the real S3 server (OpenStack Swift s3api) through a fault-injecting TCP proxy ' +
-      '(test/reliability/support/fault-proxy.ts), by stopping and restarting the server, and ' +
-      'against the loopback ECR endpoint. A case holds when the call ends with the right typed ' +
-      'error within its deadline, no partial object is visible (HeadObject: 404 or the previous ' +
-      'complete version, with its SHA-256), no multipart upload is left (ListMultipartUploads ' +
-      'empty), the event loop still answers within 250 ms, and the first call after recovery ' +
-      'succeeds on the same module instance. "Lost" counts partial objects, lost previous ' +
-      'versions and parts left behind.',
+      'The real S3 server (OpenStack Swift s3api) behind a fault-injecting TCP proxy, stopped and ' +
+      'restarted, and the loopback ECR endpoint. A case holds when the call ends with the right ' +
+      'typed error within its deadline, no partial object is visible, no multipart upload is ' +
+      'left, the event loop still answers within 250 ms and the first call after recovery ' +
+      'succeeds on the same instance.',
   },
   {
     id: 'bad-input',
-    title: '3. Bad input',
+    title: 'Bad input',
+    holds: 'held',
     about:
-      'A corpus of names, bodies, bucket names and configuration values, and properties checked ' +
-      'by fast-check on generated names and bodies. A case holds when it gets the typed error ' +
-      '(`InvalidProjectError` with the right reason, `CredentialsConfigError` at startup; 400 or ' +
-      '413 over HTTP) within its deadline, and nothing was written (the bucket, directory or ' +
-      'double is checked afterwards). "Lost" counts anything written for a refused input.',
+      'A corpus of names, bodies, bucket names and configuration values, and fast-check ' +
+      'properties on generated names and bodies. A case holds when it gets the typed error (400 ' +
+      'or 413 over HTTP) within its deadline and nothing was written.',
   },
   {
     id: 'load',
-    title: '4. Load',
+    title: 'Load',
+    holds: 'held',
     about:
-      'Concurrent and sequential round trips on the real S3 server, every download compared by ' +
-      'SHA-256 with what was uploaded; downloads destroyed unread; memory after vs before; ' +
-      'concurrent multipart uploads to one name. "Lost" counts round trips whose bytes differ ' +
-      'and objects that mix uploads.',
+      'Concurrent and sequential round trips on the real S3 server, each download compared by ' +
+      'SHA-256; downloads destroyed unread; memory after vs before; concurrent uploads to one ' +
+      'name. "Lost" counts differing bytes and objects that mix uploads.',
   },
   {
     id: 'security',
-    title: '5. Security',
+    title: 'Security',
+    holds: 'held',
     about:
-      'The HTTP controller of the example app against missing, wrong and malformed bearer ' +
-      'tokens and against downloads that try to leave the projects bucket; `npm audit ' +
-      '--omit=dev`; the secret scan over everything the suite saw. "Lost" counts requests let ' +
-      'through, bytes served from outside the bucket and secrets found.',
+      'The example app’s controller against missing, wrong and malformed bearer tokens and ' +
+      'downloads that try to leave the projects bucket; `npm audit --omit=dev`; the secret scan ' +
+      'over everything the suite saw. "Lost" counts requests let through, bytes from outside ' +
+      'the bucket and secrets found.',
   },
 ];
 
-const readJson = <T>(file: string): T | undefined =>
-  existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as T) : undefined;
-
-function readRecords(dir: string): CaseRecord[] {
-  const file = path.join(dir, 'results.jsonl');
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as CaseRecord);
-}
-
-/** Rows of the same case (group and backend) added up, in the order they first ran. */
-function aggregate(records: CaseRecord[]): CaseRecord[] {
+/** Rows of the same case (category, group, backend, body) added up, in the order they ran. */
+export function aggregate(records: CaseRecord[]): CaseRecord[] {
   const rows = new Map<string, CaseRecord>();
   for (const r of records) {
-    const key = `${r.category}\u0000${r.group}\u0000${r.backend ?? ''}\u0000${r.body ?? ''}`;
+    const key = [r.category, r.group, r.backend ?? '', r.body ?? ''].join('\u0000');
     const row = rows.get(key);
     if (!row) {
       rows.set(key, {
@@ -149,248 +162,344 @@ function aggregate(records: CaseRecord[]): CaseRecord[] {
   return [...rows.values()];
 }
 
-const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
-
-function duration(ms: number): string {
-  if (ms < 1_000) return `${ms} ms`;
+export function duration(ms: number): string {
+  if (ms < 1_000) return `${Math.round(ms)} ms`;
   if (ms < 60_000) return `${(ms / 1_000).toFixed(1)} s`;
   return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1_000)} s`;
 }
 
-function table(header: string[], rows: string[][]): string {
+/** One line of text, at most `max` characters. */
+const oneLine = (text: string, max: number) => {
+  const flat = text.replace(/\s*\n\s*/g, ' ').trim();
+  return flat.length > max ? `${flat.slice(0, max - 3)}...` : flat;
+};
+
+export function markdownTable({ header, rows }: Table): string {
+  const cell = (text: string) => oneLine(text, 200).replace(/\|/g, '\\|');
   return [
-    `| ${header.join(' | ')} |`,
+    `| ${header.map(cell).join(' | ')} |`,
     `| ${header.map(() => '---').join(' | ')} |`,
     ...rows.map((row) => `| ${row.map(cell).join(' | ')} |`),
   ].join('\n');
 }
 
-const lostText = (lost: string[]) =>
-  lost.length === 0 ? 'nothing' : `${lost.length}: ${[...new Set(lost)].slice(0, 3).join('; ')}`;
-
-const metricsText = (metrics: Record<string, string | number>) =>
-  Object.entries(metrics)
-    .map(([name, value]) => `${name}: ${value}`)
-    .join('; ');
-
-/**
- * The matrix as one table per backend: a row per fault, a column per body kind, each cell
- * held/tried, or "n/a" with a letter that points to its reason below the table.
- */
-function matrixTables(rows: CaseRecord[], axes: MatrixAxes | undefined): string[] {
-  if (!axes) return ['The matrix did not record its axes.', ''];
-  const reasons: string[] = [];
-  const letter = (reason: string) => {
-    if (!reasons.includes(reason)) reasons.push(reason);
-    return String.fromCharCode(97 + reasons.indexOf(reason));
-  };
-  const text = (r: CaseRecord | undefined) => {
-    if (!r) return 'not run';
-    if (r.notApplicable) return `n/a (${letter(r.notApplicable)})`;
-    return r.held === r.tried ? `${r.held}/${r.tried}` : `**${r.held}/${r.tried}**`;
-  };
-  const out: string[] = [];
-  for (const backend of axes.backends) {
-    const mine = rows.filter((r) => r.backend === backend);
-    out.push(
-      `### ${backend}`,
-      '',
-      table(
-        ['fault', ...axes.bodies],
-        axes.faults.map((fault) => [
-          fault,
-          ...axes.bodies.map((body) =>
-            text(mine.find((r) => r.group === fault && r.body === body)),
-          ),
-        ]),
-      ),
-      '',
-    );
+/** Prose broken into lines of at most `width` characters (markdown joins them again). */
+export function wrap(text: string, width = 100): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line ? `${line} ${word}` : word;
+    }
   }
-  const tried = rows.filter((r) => !r.notApplicable);
-  out.unshift(
-    `${tried.filter((r) => r.held === r.tried).length} of ${tried.length} cells held; ` +
-      `${rows.length - tried.length} do not apply.`,
-    '',
-  );
-  out.push('Cells that do not apply:', '', ...reasons.map((r) => `- (${letter(r)}) ${r}`), '');
-  return out;
+  if (line) lines.push(line);
+  return lines.join('\n');
 }
 
-function machine(): string {
+const sum = (rows: CaseRecord[], pick: (r: CaseRecord) => number) =>
+  rows.reduce((n, r) => n + pick(r), 0);
+
+const failed = (r: CaseRecord) => r.held < r.tried || r.lost.length > 0;
+
+const where = (r: CaseRecord) =>
+  [r.group, r.body, r.backend].filter((part): part is string => Boolean(part)).join(' / ');
+
+export function machine(): string {
   const cpus = os.cpus();
   const model = cpus[0]?.model?.replace(/\s+/g, ' ').trim() ?? 'unknown CPU';
   const memory = (os.totalmem() / 1024 ** 3).toFixed(1);
   return `${os.availableParallelism()} CPUs (nproc), ${model}; ${memory} GiB memory; ${os.type()} ${os.release()} ${os.arch()}`;
 }
 
-function render(
-  records: CaseRecord[],
-  axes: MatrixAxes | undefined,
-  summary: JestSummary | undefined,
-  run: { startedAt: string; command: string },
-  partial: boolean,
-): string {
-  const rows = aggregate(records);
-  const tried = rows.reduce((n, r) => n + r.tried, 0);
-  const held = rows.reduce((n, r) => n + r.held, 0);
-  const lost = rows.reduce((n, r) => n + r.lost.length, 0);
-  const jestFailed = summary
-    ? summary.numFailedTests + summary.numRuntimeErrorTestSuites > 0
-    : true;
-  const pass = tried > 0 && held === tried && lost === 0 && !jestFailed;
-  const elapsed = summary ? summary.endTime - summary.startTime : undefined;
+interface CategoryFigures {
+  id: Category;
+  title: string;
+  tried: number;
+  held: number;
+  lost: number;
+  ms: number;
+  failing: CaseRecord[];
+}
 
-  const out: string[] = [
-    '# Reliability',
-    '',
-    'Figures of the reliability suite: the matrix, faults, bad input, load and ' +
-      'security, measured ' +
-      'on the machine below. Written by `npm run test:reliability` (the specs are in ' +
-      '`test/reliability/`, this file is rendered by `test/reliability/support/global-teardown.ts`); ' +
-      'do not edit it by hand.',
-    '',
-    table(
-      ['', ''],
-      [
-        [
-          'result',
-          pass
-            ? `**PASS**: ${held} of ${tried} cases held, nothing lost`
-            : `**FAIL**: ${held} of ${tried} cases held, ${lost} lost`,
-        ],
-        ['date', run.startedAt],
-        ['command', `\`${run.command}\``],
-        ['machine', machine()],
-        ['Node.js', process.version],
-        ['run time', elapsed === undefined ? 'unknown' : duration(elapsed)],
-        [
-          'Jest',
-          summary
-            ? `${summary.numTotalTestSuites} files, ${summary.numTotalTests} tests: ` +
-              `${summary.numPassedTests} passed, ${summary.numFailedTests} failed, ` +
-              `${summary.numPendingTests} skipped`
-            : 'no summary (the reporter did not run)',
-        ],
-      ],
-    ),
-    '',
+function categoryFigures(rows: CaseRecord[], summary: JestSummary | undefined): CategoryFigures[] {
+  return CATEGORIES.map(({ id, title }) => {
+    const mine = rows.filter((r) => r.category === id);
+    return {
+      id,
+      title,
+      tried: sum(mine, (r) => r.tried),
+      held: sum(mine, (r) => r.held),
+      lost: sum(mine, (r) => r.lost.length),
+      // The matrix's cells overlap: its time is the wall time of its spec file.
+      ms:
+        id === 'matrix'
+          ? (summary?.files.find((f) => f.path.endsWith('matrix.spec.ts'))?.ms ?? 0)
+          : sum(mine, (r) => r.ms),
+      failing: mine.filter(failed),
+    };
+  });
+}
+
+function jestFailures(summary: JestSummary | undefined): string[] {
+  return (summary?.files ?? []).flatMap((file) => [
+    ...(file.failureMessage ? [`${file.path}: ${file.failureMessage.split('\n')[0]}`] : []),
+    ...file.failed.map((name) => `${file.path}: ${name}`),
+  ]);
+}
+
+/** At most SUMMARY_MAX_LINES lines: the verdict, one line per category, what did not hold. */
+export function summaryLines(input: ReportInput): string[] {
+  const rows = aggregate(input.records);
+  const figures = categoryFigures(rows, input.summary);
+  const tried = sum(rows, (r) => r.tried);
+  const held = sum(rows, (r) => r.held);
+  const lost = sum(rows, (r) => r.lost.length);
+  const jest = input.summary;
+  const jestFailed = jest ? jest.numFailedTests + jest.numRuntimeErrorTestSuites > 0 : true;
+  const pass = tried > 0 && held === tried && lost === 0 && !jestFailed;
+  const jestText = jest
+    ? `${jest.numPassedTests} of ${jest.numTotalTests} Jest tests passed, ${duration(jest.endTime - jest.startTime)}`
+    : 'no Jest summary (its reporter did not run)';
+  const lines = [
+    pass
+      ? `- **PASS**: ${held} of ${tried} cases held and nothing was lost (${jestText}).`
+      : `- **FAIL**: ${held} of ${tried} cases held, ${tried - held} did not, ${lost} lost (${jestText}).`,
   ];
-  if (partial) {
-    out.push(
-      '**Partial run**: not every spec file ran, so these figures do not replace RELIABILITY.md.',
-      '',
+  for (const f of figures) {
+    const matrix = f.id === 'matrix';
+    const unit = matrix ? 'cells' : 'cases';
+    const skipped = matrix ? rows.filter((r) => r.category === 'matrix' && r.notApplicable) : [];
+    const scope = matrix ? ` (${skipped.length} cells do not apply)` : '';
+    if (f.tried === 0 && !skipped.length) {
+      lines.push(`- ${f.title}: did not run.`);
+      continue;
+    }
+    if (f.failing.length === 0) {
+      lines.push(`- ${f.title}: all ${f.held} ${unit} held${scope}, in ${duration(f.ms)}.`);
+      continue;
+    }
+    const first = f.failing[0];
+    lines.push(
+      `- ${f.title}: ${f.held} of ${f.tried} ${unit} held${scope}, ${f.lost} lost; ` +
+        `${f.failing.length} did not hold, first ${oneLine(where(first), 60)}: ` +
+        `${oneLine(first.failures[0] ?? first.lost[0] ?? 'no reason recorded', 100)}.`,
     );
   }
-  out.push(
-    '## Summary',
+  const jestOnly = jestFailures(jest);
+  if (jestOnly.length > 0) {
+    lines.push(`- Jest: ${jestOnly.length} failed; first ${oneLine(jestOnly[0], 200)}.`);
+  }
+  if (input.partial) {
+    lines.push('- Partial run: not every spec file ran; these figures do not replace the report.');
+  }
+  lines.push(`- Every case with its figures: \`docs/${JSON_NAME}\`.`);
+  return lines.slice(0, SUMMARY_MAX_LINES);
+}
+
+/**
+ * The matrix as one table: a row per fault, a column per body kind; each cell holds one mark per
+ * backend (in the order of the axes): ✓ held, ✗ did not, a letter for a cell that does not
+ * apply, its reason listed once below the table.
+ */
+function matrixSection(rows: CaseRecord[], axes: MatrixAxes | undefined): string[] {
+  if (!axes) return ['The matrix did not record its axes.', ''];
+  const reasons = new Map<string, { letter: string; cells: number }>();
+  const mark = (r: CaseRecord | undefined) => {
+    if (!r) return '?';
+    if (!r.notApplicable) return failed(r) ? '✗' : '✓';
+    const reason = reasons.get(r.notApplicable) ?? {
+      letter: String.fromCharCode(97 + reasons.size),
+      cells: 0,
+    };
+    reason.cells++;
+    reasons.set(r.notApplicable, reason);
+    return reason.letter;
+  };
+  const table: Table = {
+    header: [`fault (marks: ${axes.backends.join(', ')})`, ...axes.bodies],
+    rows: axes.faults.map((fault) => [
+      fault,
+      ...axes.bodies.map((body) =>
+        axes.backends
+          .map((backend) =>
+            mark(rows.find((r) => r.backend === backend && r.group === fault && r.body === body)),
+          )
+          .join(' '),
+      ),
+    ]),
+  };
+  return [
+    markdownTable(table),
     '',
-    table(
-      ['category', 'cases tried', 'cases held', 'lost', 'time'],
-      CATEGORIES.map(({ id, title }) => {
-        const mine = rows.filter((r) => r.category === id);
-        return [
-          title,
-          String(mine.reduce((n, r) => n + r.tried, 0)),
-          String(mine.reduce((n, r) => n + r.held, 0)),
-          lostText(mine.flatMap((r) => r.lost)),
-          // The matrix's cells overlap: its time is the wall time of its spec file.
-          id === 'matrix'
-            ? duration(summary?.files.find((f) => f.path.endsWith('matrix.spec.ts'))?.ms ?? 0)
-            : duration(mine.reduce((n, r) => n + r.ms, 0)),
-        ];
-      }),
+    ...[...reasons].map(([reason, { letter, cells }]) => `- ${letter}: ${reason} (${cells} cells)`),
+    '',
+  ];
+}
+
+/** A category other than the matrix: a row per case, its backends in one cell. */
+function caseTable(rows: CaseRecord[]): Table {
+  const byGroup = new Map<string, CaseRecord[]>();
+  for (const r of rows) byGroup.set(r.group, [...(byGroup.get(r.group) ?? []), r]);
+  return {
+    header: ['case', 'backends', 'held', 'lost', 'time'],
+    rows: [...byGroup].map(([group, mine]) => {
+      const tried = sum(mine, (r) => r.tried);
+      const held = sum(mine, (r) => r.held);
+      const lost = sum(mine, (r) => r.lost.length);
+      return [
+        group,
+        [...new Set(mine.map((r) => r.backend ?? ''))].filter(Boolean).join(', '),
+        `${mine.some(failed) ? '✗' : '✓'} ${held}/${tried}`,
+        String(lost),
+        duration(sum(mine, (r) => r.ms)),
+      ];
+    }),
+  };
+}
+
+const FAILURES_SHOWN = 6;
+
+export function renderMarkdown(input: ReportInput): string {
+  const rows = aggregate(input.records);
+  const figures = categoryFigures(rows, input.summary);
+  const jest = input.summary;
+  const out: string[] = ['# Reliability', '', ...summaryLines(input), ''];
+  out.push(
+    markdownTable({
+      header: ['category', 'tried', 'held', 'lost', 'time'],
+      rows: figures.map((f) => [
+        f.title,
+        String(f.tried),
+        String(f.held),
+        String(f.lost),
+        duration(f.ms),
+      ]),
+    }),
+    '',
+    wrap(
+      `Measured on ${input.machine ?? machine()}, Node.js ${input.node ?? process.version}, ` +
+        `started ${input.run.startedAt} by \`${input.run.command}\`` +
+        (jest
+          ? ` (${jest.numTotalTestSuites} files, ${jest.numTotalTests} tests: ${jest.numPassedTests} passed, ` +
+            `${jest.numFailedTests} failed, ${jest.numPendingTests} skipped).`
+          : '.') +
+        ' Written by the suite (test/reliability/support/global-teardown.ts); do not edit by hand.',
     ),
     '',
   );
   for (const { id, title, about } of CATEGORIES) {
     const mine = rows.filter((r) => r.category === id);
-    out.push(`## ${title}`, '', about, '');
-    if (mine.length === 0) {
-      out.push('No case of this category ran.', '');
-      continue;
-    }
-    if (id === 'matrix') {
-      out.push(...matrixTables(mine, axes));
-      continue;
-    }
-    out.push(
-      table(
-        ['case', 'backend', 'tried', 'held', 'lost', 'time', 'figures'],
-        mine.map((r) => [
-          r.group,
-          r.backend ?? '',
-          String(r.tried),
-          String(r.held),
-          lostText(r.lost),
-          duration(r.ms),
-          metricsText(r.metrics),
-        ]),
-      ),
-      '',
-    );
+    out.push(`## ${title}`, '', wrap(about), '');
+    if (mine.length === 0) out.push('No case of this category ran.', '');
+    else if (id === 'matrix') out.push(...matrixSection(mine, input.axes));
+    else out.push(markdownTable(caseTable(mine)), '');
   }
-  const failing = rows.filter((r) => r.held < r.tried || r.lost.length > 0);
-  const jestFailures = (summary?.files ?? []).flatMap((file) => [
-    ...(file.failureMessage ? [`${file.path}: ${file.failureMessage.split('\n')[0]}`] : []),
-    ...file.failed.map((name) => `${file.path}: ${name}`),
-  ]);
+  const failing = rows.filter(failed);
+  const jestOnly = jestFailures(jest);
   out.push('## Cases that did not hold', '');
-  if (failing.length === 0 && jestFailures.length === 0) {
-    out.push('None.', '');
-  } else {
-    for (const r of failing) {
-      out.push(
-        `- **${r.category} / ${r.group}${r.body ? ` / ${r.body}` : ''}${r.backend ? ` (${r.backend})` : ''}**: ` +
-          `${r.tried - r.held} of ${r.tried}`,
-      );
-      for (const failure of r.failures.slice(0, 10)) {
-        out.push(`  - ${failure.replace(/\s*\n\s*/g, ' ').slice(0, 600)}`);
-      }
-    }
-    if (jestFailures.length > 0) {
-      out.push('', 'Failed Jest tests:', '');
-      for (const failure of jestFailures) out.push(`- ${failure.slice(0, 300)}`);
-    }
-    out.push('');
+  if (failing.length === 0 && jestOnly.length === 0) out.push('None.', '');
+  const shown = [
+    ...failing.map(
+      (r) =>
+        `- ${where(r)}: ${r.tried - r.held} of ${r.tried}` +
+        (r.lost.length > 0 ? `, ${r.lost.length} lost` : '') +
+        `; ${oneLine(r.failures[0] ?? r.lost[0] ?? 'no reason recorded', 160)}`,
+    ),
+    ...jestOnly.map((f) => `- Jest: ${oneLine(f, 160)}`),
+  ];
+  out.push(...shown.slice(0, FAILURES_SHOWN));
+  if (shown.length > FAILURES_SHOWN) {
+    out.push(`- and ${shown.length - FAILURES_SHOWN} more, in \`docs/${JSON_NAME}\``);
   }
+  if (shown.length > 0) out.push('');
   return out.join('\n');
 }
 
-async function formatted(markdown: string, file: string): Promise<string> {
+/** Every figure of the run, for docs/reliability.json. */
+export function renderJson(input: ReportInput): string {
+  const rows = aggregate(input.records);
+  return `${JSON.stringify(
+    {
+      run: {
+        ...input.run,
+        machine: input.machine ?? machine(),
+        node: input.node ?? process.version,
+        partial: input.partial,
+      },
+      summary: summaryLines(input),
+      jest: input.summary ?? null,
+      categories: categoryFigures(rows, input.summary).map(({ failing, ...f }) => ({
+        ...f,
+        notHeld: failing.length,
+      })),
+      matrixAxes: input.axes ?? null,
+      cases: rows,
+    },
+    null,
+    2,
+  )}\n`;
+}
+
+/** `text` as prettier formats a file of that name (unchanged when prettier cannot). */
+export async function formatted(text: string, file: string): Promise<string> {
   try {
     const prettier = await import('prettier');
     const options = (await prettier.resolveConfig(file)) ?? {};
-    return await prettier.format(markdown, { ...options, filepath: file });
+    return await prettier.format(text, { ...options, filepath: file });
   } catch (err) {
-    process.stderr.write(`[reliability] prettier could not format the report: ${String(err)}\n`);
-    return `${markdown}\n`;
+    process.stderr.write(`[reliability] prettier could not format ${file}: ${String(err)}\n`);
+    return text.endsWith('\n') ? text : `${text}\n`;
   }
+}
+
+const readJson = <T>(file: string): T | undefined =>
+  existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as T) : undefined;
+
+/** The recorded run in `dir`, as the report reads it. */
+export function readRun(dir: string, specDir: string): ReportInput {
+  const file = path.join(dir, 'results.jsonl');
+  const records = existsSync(file)
+    ? readFileSync(file, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as CaseRecord)
+    : [];
+  const summary = readJson<JestSummary>(path.join(dir, 'jest-summary.json'));
+  const run = readJson<RunInfo>(path.join(dir, 'run.json')) ?? {
+    startedAt: new Date().toISOString(),
+    command: 'jest',
+  };
+  const specs = readdirSync(specDir).filter((name) => name.endsWith('.spec.ts'));
+  const ran = new Set((summary?.files ?? []).map((f) => path.basename(f.path)));
+  return {
+    records,
+    axes: readJson<MatrixAxes>(path.join(dir, 'matrix-axes.json')),
+    summary,
+    run: { startedAt: run.startedAt, command: run.command },
+    partial: specs.some((name) => !ran.has(name)),
+  };
 }
 
 export default async function globalTeardown(globalConfig: { rootDir: string }): Promise<void> {
   const dir = process.env.RELIABILITY_RESULTS_DIR;
   if (!dir || !existsSync(dir)) return;
-  const records = readRecords(dir);
-  const summary = readJson<JestSummary>(path.join(dir, 'jest-summary.json'));
-  const run = readJson<{ startedAt: string; command: string }>(path.join(dir, 'run.json')) ?? {
-    startedAt: new Date().toISOString(),
-    command: 'jest',
-  };
-  const specDir = path.join(globalConfig.rootDir, 'test', 'reliability');
-  const specs = readdirSync(specDir).filter((name) => name.endsWith('.spec.ts'));
-  const ran = new Set((summary?.files ?? []).map((file) => path.basename(file.path)));
-  const partial = specs.some((name) => !ran.has(name));
-
-  const target = path.join(globalConfig.rootDir, 'docs', 'RELIABILITY.md');
-  const axes = readJson<MatrixAxes>(path.join(dir, 'matrix-axes.json'));
-  const markdown = await formatted(render(records, axes, summary, run, partial), target);
-  const inRun = path.join(dir, 'RELIABILITY.md');
-  writeFileSync(inRun, markdown);
-  if (partial) {
-    process.stderr.write(`[reliability] partial run: figures written to ${inRun}\n`);
-  } else {
-    copyFileSync(inRun, target);
-    process.stderr.write(`[reliability] figures written to ${target} (and ${inRun})\n`);
+  const input = readRun(dir, path.join(globalConfig.rootDir, 'test', 'reliability'));
+  const docs = path.join(globalConfig.rootDir, 'docs');
+  const outputs = [
+    { name: 'RELIABILITY.md', text: renderMarkdown(input) },
+    { name: JSON_NAME, text: renderJson(input) },
+  ];
+  for (const { name, text } of outputs) {
+    const body = await formatted(text, path.join(docs, name));
+    writeFileSync(path.join(dir, name), body);
+    if (!input.partial) writeFileSync(path.join(docs, name), body);
   }
+  process.stderr.write(
+    input.partial
+      ? `[reliability] partial run: report written to ${dir}\n`
+      : `[reliability] report written to ${docs}/RELIABILITY.md and ${JSON_NAME} (and ${dir})\n`,
+  );
 }
