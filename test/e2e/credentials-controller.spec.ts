@@ -548,6 +548,29 @@ describe.each(PLATFORMS)('on %s', (platform) => {
       }
     });
 
+    it('stores and serves a project whose name has the longest length allowed (255)', async () => {
+      const double = new InMemoryCredentials();
+      const app = await startApp(
+        { ...BASE_ENV, CREDENTIALS_API_TOKEN: API_TOKEN },
+        CredentialsModule.forRoot({ controller: true }),
+        double,
+      );
+      const name = `${'n'.repeat(251)}.zip`;
+      const data = zipLike(KiB);
+      const put = await rawRequest(`${app.url}/projects/${name}`, {
+        method: 'PUT',
+        headers: { ...bearer, 'Content-Type': 'application/zip' },
+        body: data,
+      });
+      expect(put.status).toBe(201);
+      const get = await rawRequest(`${app.url}/projects/${name}`, {
+        method: 'GET',
+        headers: bearer,
+      });
+      expect(get.status).toBe(200);
+      expect(get.body.equals(data)).toBe(true);
+    });
+
     it('answers 408 when a form sends no file part within requestTimeoutMs', async () => {
       const timeoutMs = 500;
       const double = new WatchedUploads();

@@ -27,7 +27,7 @@ import { assertProjectName } from '../project/project-name.js';
 import { deadline, raceAbort } from '../util/deadline.js';
 import { MULTIPART_PARSER, PROJECT_ZIP_FIELD } from './credentials-http.constants.js';
 import { CredentialsErrorFilter } from './credentials-error.filter.js';
-import { ReadsRawBody } from './fastify-raw-body.js';
+import { ReadsRawBody } from './fastify-support.js';
 import {
   nodeRequestOf,
   type PlatformRequest,

@@ -24,12 +24,20 @@ export interface RunningApp {
 }
 
 /**
+ * The Fastify adapter as the README tells users to create it: Fastify's router refuses path
+ * parameters over 100 characters (414), and project names may have 255.
+ */
+export function fastifyAdapter(): FastifyAdapter {
+  return new FastifyAdapter({ routerOptions: { maxParamLength: 1024 } });
+}
+
+/**
  * The Nest application of `moduleRef` on `platform`, as a user builds it:
- * `NestFactory.create(AppModule)` or `NestFactory.create(AppModule, new FastifyAdapter())`.
+ * `NestFactory.create(AppModule)` or `NestFactory.create(AppModule, fastifyAdapter())`.
  */
 export function createApp(moduleRef: TestingModule, platform: Platform = 'express') {
   return platform === 'fastify'
-    ? moduleRef.createNestApplication(new FastifyAdapter(), { logger: false })
+    ? moduleRef.createNestApplication(fastifyAdapter(), { logger: false })
     : moduleRef.createNestApplication({ logger: false });
 }
 

@@ -3,6 +3,9 @@ import { HttpAdapterHost } from '@nestjs/core';
 import type { IncomingMessage } from 'node:http';
 import { RedactingLogger } from '../util/redact.js';
 
+/** The longest project name (see `assertProjectName`). */
+const MAX_PROJECT_NAME_LENGTH = 255;
+
 /**
  * Fastify answers 415 to a body of a content type it has no parser for (`application/zip`,
  * `multipart/form-data`, none at all for `curl -T`), before any handler runs, and its parsers
@@ -40,6 +43,24 @@ type Parser = (request: FastifyRequestLike, payload: IncomingMessage, done: Pars
 interface FastifyLike {
   hasContentTypeParser(contentType: string): boolean;
   addContentTypeParser(contentType: string, parser: Parser): unknown;
+  initialConfig: { maxParamLength?: number; routerOptions?: { maxParamLength?: number } };
+}
+
+/**
+ * Fastify's router answers 414 to a path parameter longer than `maxParamLength` (100 unless
+ * set), before any handler: project names of up to 255 characters need more. The adapter's
+ * options are the app's, fixed when it is created, so the module can only tell.
+ */
+function checkParamLength(fastify: FastifyLike, logger: RedactingLogger): void {
+  const { initialConfig } = fastify;
+  const length = initialConfig.routerOptions?.maxParamLength ?? initialConfig.maxParamLength;
+  if (length !== undefined && length < MAX_PROJECT_NAME_LENGTH) {
+    logger.warn(
+      `Fastify answers 414 to project names longer than its maxParamLength (${length}); ` +
+        'names may have 255 characters: create the adapter with ' +
+        'new FastifyAdapter({ routerOptions: { maxParamLength: 1024 } })',
+    );
+  }
 }
 
 /** What Fastify answers without a parser for the content type (`FST_ERR_CTP_INVALID_MEDIA_TYPE`). */
@@ -61,9 +82,12 @@ const passRawBodies: Parser = (request, _payload, done) => {
 /** The Fastify instances that have the parser. */
 const withParser = new WeakSet<object>();
 
-/** Registers the catch-all parser once the app's HTTP adapter is known (a no-op on Express). */
+/**
+ * Registers the catch-all parser once the app's HTTP adapter is known, and checks the router's
+ * parameter length (a no-op on Express).
+ */
 @Injectable()
-export class FastifyRawBodies implements OnModuleInit {
+export class FastifySupport implements OnModuleInit {
   private readonly logger = new RedactingLogger('Credentials');
 
   constructor(private readonly adapterHost: HttpAdapterHost) {}
@@ -74,6 +98,7 @@ export class FastifyRawBodies implements OnModuleInit {
     const fastify = adapter.getInstance<FastifyLike>();
     // A second mount of the controller (named instances) finds its parser in place.
     if (withParser.has(fastify)) return;
+    checkParamLength(fastify, this.logger);
     if (fastify.hasContentTypeParser('*')) {
       this.logger.warn(
         'The Fastify app has a catch-all content-type parser ("*") already: it must leave the ' +
