@@ -2,9 +2,12 @@ import 'reflect-metadata';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import {
   type CanActivate,
+  Controller,
   type DynamicModule,
   type ExecutionContext,
   Injectable,
+  Module,
+  Post,
 } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { Test } from '@nestjs/testing';
@@ -132,6 +135,18 @@ class TeamGuard implements CanActivate {
 
 const denyAll: CanActivate = { canActivate: () => false };
 
+/** A route of the app itself, next to the controller's. */
+@Controller('echo')
+class AppOwnController {
+  @Post()
+  accept(): { ok: true } {
+    return { ok: true };
+  }
+}
+
+@Module({ controllers: [AppOwnController] })
+class AppOwnModule {}
+
 describe.each(PLATFORMS)('on %s', (platform) => {
   const startApp = (
     env: Record<string, string>,
@@ -158,6 +173,37 @@ describe.each(PLATFORMS)('on %s', (platform) => {
         'POST /projects/:projectName',
         'PUT /projects/:projectName',
       ]);
+    });
+
+    it("leaves the app's own routes to the platform's rules (Fastify: 415 for a ZIP there)", async () => {
+      const env = { ...BASE_ENV, CREDENTIALS_API_TOKEN: API_TOKEN };
+      const post = (app: RunningApp) =>
+        rawRequest(`${app.url}/echo`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/zip' },
+          body: zipLike(KiB),
+        });
+      const withController = await startApp(env, {
+        module: AppOwnModule,
+        imports: [CredentialsModule.forRoot({ controller: true })],
+      });
+      const without = await startApp(env, {
+        module: AppOwnModule,
+        imports: [CredentialsModule.forRoot()],
+      });
+      const [own, alone] = [await post(withController), await post(without)];
+      expect({ status: own.status, body: own.body.toString() }).toEqual({
+        status: alone.status,
+        body: alone.body.toString(),
+      });
+      // Express parses no ZIP and lets it through; Fastify refuses a type it cannot parse.
+      expect(own.status).toBe(platform === 'fastify' ? 415 : 201);
+      const ours = await rawRequest(`${withController.url}/projects/p.zip`, {
+        method: 'PUT',
+        headers: { ...bearer, 'Content-Type': 'application/zip' },
+        body: zipLike(KiB),
+      });
+      expect(ours.status).toBe(201);
     });
 
     it('keeps the controller option out of the module options the backends get', async () => {

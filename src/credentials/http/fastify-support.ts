@@ -63,19 +63,25 @@ function checkParamLength(fastify: FastifyLike, logger: RedactingLogger): void {
   }
 }
 
-/** What Fastify answers without a parser for the content type (`FST_ERR_CTP_INVALID_MEDIA_TYPE`). */
-function unsupportedMediaType(): Error {
-  return Object.assign(new Error('Unsupported Media Type'), {
-    code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE',
-    statusCode: 415,
-  });
+/**
+ * What Fastify raises without a parser for the content type, as its own error looks to Nest's
+ * exception handler (which recognises Fastify's errors by this class name and keeps their
+ * status): the app's other routes answer exactly as without this parser.
+ */
+class FastifyError extends Error {
+  readonly code = 'FST_ERR_CTP_INVALID_MEDIA_TYPE';
+  readonly statusCode = 415;
+  constructor() {
+    super('Unsupported Media Type');
+    this.name = 'FastifyError';
+  }
 }
 
 const passRawBodies: Parser = (request, _payload, done) => {
   if (request.routeOptions?.config?.[RAW_BODY_ROUTE] === true || request.is404 === true) {
     done(null);
   } else {
-    done(unsupportedMediaType());
+    done(new FastifyError());
   }
 };
 
