@@ -8,7 +8,7 @@ import {
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { CredentialsControllerOptions } from '../credentials.options.js';
 import { CredentialsConfigError } from '../errors.js';
 import {
@@ -16,6 +16,7 @@ import {
   CREDENTIALS_CONTROLLER_OPTIONS,
   MIN_API_TOKEN_LENGTH,
 } from './credentials-http.constants.js';
+import { nodeResponseOf, type PlatformResponse } from './http-platform.js';
 
 const sha256 = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
 
@@ -60,12 +61,15 @@ export class ApiTokenGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     if (this.#digest === undefined) return true;
     const http = context.switchToHttp();
-    const header = http.getRequest<IncomingMessage>().headers.authorization ?? '';
+    // `headers` is the Node request's on Express and Fastify alike.
+    const header = http.getRequest<{ headers: IncomingHttpHeaders }>().headers.authorization ?? '';
     const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
     if (match && timingSafeEqual(sha256(match[1]), this.#digest)) return true;
-    http
-      .getResponse<ServerResponse>()
-      .setHeader('WWW-Authenticate', 'Bearer realm="nest-credentials"');
+    // On the Node response: the error filter answers through it.
+    nodeResponseOf(http.getResponse<PlatformResponse>()).setHeader(
+      'WWW-Authenticate',
+      'Bearer realm="nest-credentials"',
+    );
     throw new UnauthorizedException(
       match
         ? 'The API token is not valid'

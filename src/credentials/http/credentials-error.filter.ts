@@ -1,7 +1,12 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter } from '@nestjs/common';
 import { RedactingLogger } from '../util/redact.js';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendHttpError, toHttpError } from './http-error.js';
+import {
+  nodeRequestOf,
+  type PlatformRequest,
+  type PlatformResponse,
+  takeOverResponse,
+} from './http-platform.js';
 
 /**
  * Answers every error of the credentials controller as JSON with the status of
@@ -14,14 +19,13 @@ export class CredentialsErrorFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
-    const req = http.getRequest<IncomingMessage>();
-    const res = http.getResponse<ServerResponse>();
+    const req = nodeRequestOf(http.getRequest<PlatformRequest>());
     const error = toHttpError(exception);
     if (error.status >= 500) {
       // Server-side faults are worth a log line; CredentialsError messages hold no secret.
       const detail = exception instanceof Error ? `${exception.name}: ${exception.message}` : '';
       this.logger.error(`${req.method} ${req.url} failed with ${error.status}. ${detail}`);
     }
-    sendHttpError(req, res, error);
+    sendHttpError(req, takeOverResponse(http.getResponse<PlatformResponse>()), error);
   }
 }

@@ -9,6 +9,7 @@ import type { CredentialsControllerOptions } from '../credentials.options.js';
 import { CredentialsConfigError } from '../errors.js';
 import { ApiTokenGuard } from './api-token.guard.js';
 import { CREDENTIALS_CONTROLLER_OPTIONS, MULTIPART_PARSER } from './credentials-http.constants.js';
+import { FastifySupport } from './fastify-support.js';
 import { loadMultipartReader, type MultipartReader } from './multipart-project.js';
 import { ProjectsController } from './projects.controller.js';
 import { RegistryTokenController } from './registry-token.controller.js';
@@ -77,6 +78,7 @@ export function withController(
       ...(definition.providers ?? []),
       { provide: CREDENTIALS_CONTROLLER_OPTIONS, useValue: options },
       multipartProvider,
+      FastifySupport,
     ],
   };
 }

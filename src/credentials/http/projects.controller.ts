@@ -14,7 +14,7 @@ import {
 } from '@nestjs/common';
 import { RedactingLogger } from '../util/redact.js';
 import { ConfigService } from '@nestjs/config';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { resolveTransferSettings } from '../config/transfer-settings.js';
 import { CREDENTIALS_PROVIDER } from '../credentials.constants.js';
@@ -26,6 +26,13 @@ import { assertProjectName, isValidBucketName } from '../project/project-name.js
 import { deadline, raceAbort } from '../util/deadline.js';
 import { MULTIPART_PARSER, PROJECT_ZIP_FIELD } from './credentials-http.constants.js';
 import { CredentialsErrorFilter } from './credentials-error.filter.js';
+import { ReadsRawBody } from './fastify-support.js';
+import {
+  nodeRequestOf,
+  type PlatformRequest,
+  type PlatformResponse,
+  takeOverResponse,
+} from './http-platform.js';
 import type { MultipartReader } from './multipart-project.js';
 import { sendProject } from './project-download.js';
 import {
@@ -96,11 +103,13 @@ export class ProjectsController {
   /** The raw request body is the ZIP (`curl -T project.zip`). */
   @Put(':projectName')
   @HttpCode(201)
+  @ReadsRawBody()
   async uploadRaw(
     @Param('projectName') projectName: string,
-    @Req() req: IncomingMessage,
+    @Req() platformRequest: PlatformRequest,
   ): Promise<ProjectObject> {
     assertProjectName(projectName);
+    const req = nodeRequestOf(platformRequest);
     if (mediaTypeOf(req) === 'multipart/form-data') {
       throw new UnsupportedMediaTypeException(
         `Send a multipart form with POST (field "${PROJECT_ZIP_FIELD}"), or the bare ZIP with PUT`,
@@ -121,11 +130,13 @@ export class ProjectsController {
 
   /** estela's shape: a `multipart/form-data` request with the ZIP in field `project_zip`. */
   @Post(':projectName')
+  @ReadsRawBody()
   async uploadForm(
     @Param('projectName') projectName: string,
-    @Req() req: IncomingMessage,
+    @Req() platformRequest: PlatformRequest,
   ): Promise<ProjectObject> {
     assertProjectName(projectName);
+    const req = nodeRequestOf(platformRequest);
     if (mediaTypeOf(req) !== 'multipart/form-data') {
       throw new UnsupportedMediaTypeException(
         `Send multipart/form-data with the ZIP in field "${PROJECT_ZIP_FIELD}", or PUT the bare ZIP`,
@@ -148,12 +159,17 @@ export class ProjectsController {
   @Get(':projectName')
   async download(
     @Param('projectName') projectName: string,
-    @Req() req: IncomingMessage,
-    @Res() res: ServerResponse,
+    @Req() req: PlatformRequest,
+    @Res() res: PlatformResponse,
   ): Promise<void> {
     assertProjectName(projectName);
     const stream = await this.credentials.downloadProject(await this.projectsBucket(), projectName);
-    const { error } = await sendProject(req, res, stream, projectName);
+    const { error } = await sendProject(
+      nodeRequestOf(req),
+      takeOverResponse(res),
+      stream,
+      projectName,
+    );
     if (error !== undefined) {
       const name = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
       this.logger.error(`Download of "${projectName}" failed: ${name}`);

@@ -68,9 +68,27 @@ export async function spoolToFile(
   // Settles (rejects) when the file fails, whenever that is: every wait below races it, so no
   // wait can outlive the failure, however long before the wait it happened. The listener stays,
   // so that no later error of the stream goes unheard.
-  const failed = new Promise<never>((_resolve, reject) => sink.on('error', reject));
-  failed.catch(() => undefined);
-  const unlessFailed = <T>(step: Promise<T>): Promise<T> => Promise.race([step, failed]);
+  // Not `Promise.race([step, failed])`: every race leaves a reaction on `failed`, which holds
+  // the race's result (a chunk of the body) until `failed` settles or the file is done, so the
+  // whole body stayed in memory while it was spooled (measured: 200 MiB for a 200 MiB PUT).
+  let failure: { error: unknown } | undefined;
+  let failWait: ((error: unknown) => void) | undefined;
+  sink.on('error', (error) => {
+    failure ??= { error };
+    failWait?.(error);
+  });
+  const unlessFailed = <T>(step: Promise<T>): Promise<T> => {
+    if (failure) {
+      step.catch(() => undefined);
+      return Promise.reject(failure.error);
+    }
+    return new Promise<T>((resolve, reject) => {
+      failWait = reject;
+      step.then(resolve, reject).finally(() => {
+        if (failWait === reject) failWait = undefined;
+      });
+    });
+  };
 
   // Opened as soon as the file exists and held until `discard()`: the upload reads through it,
   // so even a sweep by another process (one with a shorter deadline) only removes the name.

@@ -10,7 +10,12 @@ import {
   ProjectNotFoundError,
 } from '../../../src/credentials/index.js';
 import { InMemoryCredentials } from '../../../src/credentials/testing/index.js';
-import { API_TOKEN, type RunningApp, startExampleApp } from '../../e2e/support/example-app.js';
+import {
+  API_TOKEN,
+  type Platform,
+  type RunningApp,
+  startExampleApp,
+} from '../../e2e/support/example-app.js';
 import { objectExists, storageEnv } from '../../support/backends.js';
 import { FakeEcrServer } from '../../support/fake-ecr-server.js';
 import {
@@ -74,7 +79,8 @@ export interface ContractSubject {
 
 export interface Implementation {
   name: ImplementationName;
-  start(): Promise<ContractSubject>;
+  /** Starts the example app on `platform` (Express unless told). */
+  start(platform?: Platform): Promise<ContractSubject>;
 }
 
 const BASE_ENV = {
@@ -103,7 +109,7 @@ async function filesUnder(dir: string): Promise<string[]> {
 /** The in-memory test double, bound as the README shows, in an app configured like the others. */
 const memory: Implementation = {
   name: 'memory',
-  async start() {
+  async start(platform) {
     // A bucket other than the double's default, and a host with scheme and path: the double
     // must follow the app's settings as the real backends do.
     const bucket = 'contract-memory-projects';
@@ -117,7 +123,7 @@ const memory: Implementation = {
       registryToken,
       credentials: { API_KEY: 'memory-api-key-secret' },
     });
-    const running = await startExampleApp(env, double);
+    const running = await startExampleApp(env, double, platform);
     return {
       name: 'memory',
       credentials: running.app.get<Credentials>(CREDENTIALS_PROVIDER),
@@ -147,7 +153,7 @@ const memory: Implementation = {
 
 const filesystem: Implementation = {
   name: 'filesystem',
-  async start() {
+  async start(platform) {
     const dir = await mkdtemp(path.join(tmpdir(), 'contract-filesystem-'));
     const bucket = 'contract-fs-projects';
     const env = {
@@ -160,7 +166,7 @@ const filesystem: Implementation = {
       REGISTRY_PASSWORD: AUTH_REGISTRY.password,
     };
     await requireRegistry(AUTH_REGISTRY.host);
-    const running = await startExampleApp(env);
+    const running = await startExampleApp(env, undefined, platform);
     return {
       name: 'filesystem',
       credentials: running.app.get<Credentials>(CREDENTIALS_PROVIDER),
@@ -187,6 +193,7 @@ const filesystem: Implementation = {
 /** A backend on the Swift s3api test server, in a bucket of its own. */
 async function onS3(
   name: 'local' | 'aws',
+  platform: Platform | undefined,
   registry: (env: Record<string, string>) => Promise<{
     env: Record<string, string>;
     registryHost: string;
@@ -201,7 +208,7 @@ async function onS3(
   const env = { ...BASE_ENV, ...withRegistry.env };
   let running: RunningApp;
   try {
-    running = await startExampleApp(env);
+    running = await startExampleApp(env, undefined, platform);
   } catch (err) {
     await withRegistry.close();
     await deleteTestBucket(bucket);
@@ -232,8 +239,8 @@ async function onS3(
 
 const local: Implementation = {
   name: 'local',
-  start: () =>
-    onS3('local', async (env) => {
+  start: (platform) =>
+    onS3('local', platform, async (env) => {
       await requireRegistry(AUTH_REGISTRY.host);
       return {
         env: {
@@ -254,8 +261,8 @@ const ECR_PASSWORD = 'contract-ecr-password-7731';
 
 const aws: Implementation = {
   name: 'aws',
-  start: () =>
-    onS3('aws', async (env) => {
+  start: (platform) =>
+    onS3('aws', platform, async (env) => {
       // ECR is the one service mocked, at the HTTP level: the real SDK client talks to it.
       const ecr = await FakeEcrServer.start({ password: ECR_PASSWORD });
       return {
@@ -274,19 +281,27 @@ export const IMPLEMENTATIONS: Implementation[] = [memory, filesystem, local, aws
 /**
  * Runs `cases` once per implementation, each on its own running app: one suite, every
  * implementation, so that a behaviour that differs between them fails on the one that differs.
+ * With `platforms`, once per implementation and HTTP platform (the controller's cases: the same
+ * routes and answers on Express and Fastify).
  * New rows of the contract (transfer options, for example) are new cases here, never a copy.
  */
 export function describeContract(
   title: string,
   cases: (subject: () => ContractSubject) => void,
+  options: { platforms?: readonly Platform[] } = {},
 ): void {
-  describe.each(
-    IMPLEMENTATIONS.map((implementation) => [implementation.name, implementation] as const),
-  )(`${title} (%s)`, (_name, implementation) => {
+  const platforms = options.platforms ?? ['express'];
+  const runs = IMPLEMENTATIONS.flatMap((implementation) =>
+    platforms.map((platform) => {
+      const label = options.platforms ? `${implementation.name}, ${platform}` : implementation.name;
+      return [label, implementation, platform] as const;
+    }),
+  );
+  describe.each(runs)(`${title} (%s)`, (_label, implementation, platform) => {
     let subject: ContractSubject | undefined;
 
     beforeAll(async () => {
-      subject = await implementation.start();
+      subject = await implementation.start(platform);
     });
 
     afterAll(async () => {
