@@ -162,6 +162,10 @@ export class ProjectStorage {
       const settled = graceAfter(signal, transfer.requestTimeoutMs + STORE_SETTLE_SLACK_MS);
       try {
         await raceAbort(stored, settled.signal, () => new Error('the store did not settle'));
+      } catch (err) {
+        // A store that failed has settled: its spool file goes before the failure is told.
+        if (!settled.signal.aborted) await cleanedUp;
+        throw err;
       } finally {
         settled.clear();
       }
