@@ -461,9 +461,11 @@ describe.each(PLATFORMS)('on %s', (platform) => {
       for (let i = 0; i < 2; i++) {
         expect((await request(app.server).get('/projects/p.zip').set(bearer)).status).toBe(200);
       }
+      // The controller passes the client's signal (a client that leaves ends the download).
+      const withSignal = { signal: expect.any(AbortSignal) };
       expect(double.callsTo('downloadProject')).toEqual([
-        ['double-bucket', 'p.zip'],
-        ['double-bucket', 'p.zip'],
+        ['double-bucket', 'p.zip', withSignal],
+        ['double-bucket', 'p.zip', withSignal],
       ]);
       // The bucket is read from the backend's record, not by a getCredentials() call: the double
       // shows only the calls made for the application.

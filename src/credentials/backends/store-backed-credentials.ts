@@ -1,7 +1,13 @@
 import type { OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import type { Readable } from 'node:stream';
 import type { TransferSettings } from '../config/transfer-settings.js';
-import { Credentials, type ProjectBody, type ProjectObject } from '../credentials.js';
+import {
+  Credentials,
+  type ProjectBody,
+  type ProjectObject,
+  type TransferOptions,
+  type UploadOptions,
+} from '../credentials.js';
 import { StorageUnavailableError } from '../errors.js';
 import { ProjectStorage } from '../project/project-storage.js';
 import type { ObjectStore } from '../store/object-store.js';
@@ -39,12 +45,20 @@ export abstract class StoreBackedCredentials
     if (storage) await (await storage).close();
   }
 
-  async uploadProject(projectName: string, project: ProjectBody): Promise<ProjectObject> {
-    return (await this.projects()).upload(projectName, project);
+  async uploadProject(
+    projectName: string,
+    project: ProjectBody,
+    options?: UploadOptions,
+  ): Promise<ProjectObject> {
+    return (await this.projects()).upload(projectName, project, options);
   }
 
-  async downloadProject(bucketName: string, projectName: string): Promise<Readable> {
-    return (await this.projects()).download(bucketName, projectName);
+  async downloadProject(
+    bucketName: string,
+    projectName: string,
+    options?: TransferOptions,
+  ): Promise<Readable> {
+    return (await this.projects()).download(bucketName, projectName, options);
   }
 
   override async getProjectDownloadUrl(

@@ -9,9 +9,13 @@ export interface MultipartReader {
   /**
    * Starts parsing `req`; `file` resolves with the stream of the first file sent in `field`
    * (other parts are read and thrown away) and rejects when the form ends without one or is
-   * malformed. `abort()` stops parsing, for when the request is answered early.
+   * malformed. `fields` holds the text fields sent so far (those sent before the file are there
+   * once `file` resolves). `abort()` stops parsing, for when the request is answered early.
    */
-  open(req: IncomingMessage, field: string): { file: Promise<Readable>; abort(): void };
+  open(
+    req: IncomingMessage,
+    field: string,
+  ): { file: Promise<Readable>; fields: ReadonlyMap<string, string>; abort(): void };
 }
 
 /** A form has few parts besides the ZIP: bound them, so a crafted form cannot keep us busy. */
@@ -46,9 +50,14 @@ export async function loadMultipartReader(): Promise<MultipartReader> {
         const reason = err instanceof Error ? err.message : String(err);
         return {
           file: Promise.reject(new BadRequestException(`Invalid multipart request: ${reason}`)),
+          fields: new Map(),
           abort: () => undefined,
         };
       }
+      const fields = new Map<string, string>();
+      parser.on('field', (name, value) => {
+        if (!fields.has(name)) fields.set(name, value);
+      });
       let found: Readable | undefined;
       const file = new Promise<Readable>((resolve, reject) => {
         parser.on('file', (name, stream) => {
@@ -76,6 +85,7 @@ export async function loadMultipartReader(): Promise<MultipartReader> {
       req.pipe(parser);
       return {
         file,
+        fields,
         abort() {
           req.unpipe(parser);
           parser.destroy();

@@ -1,4 +1,5 @@
 import {
+  BadRequestException,
   Controller,
   Get,
   HttpCode,
@@ -21,10 +22,11 @@ import { CREDENTIALS_PROVIDER } from '../credentials.constants.js';
 import { CREDENTIALS_MODULE_OPTIONS } from '../credentials.module-definition.js';
 import type { CredentialsModuleOptions } from '../credentials.options.js';
 import { type Credentials, type ProjectObject, projectsBucketOf } from '../credentials.js';
-import { CredentialsConfigError } from '../errors.js';
+import { CredentialsConfigError, IntegrityError } from '../errors.js';
 import { assertProjectName, isValidBucketName } from '../project/project-name.js';
 import { deadline, raceAbort } from '../util/deadline.js';
 import { MULTIPART_PARSER, PROJECT_ZIP_FIELD } from './credentials-http.constants.js';
+import { announcedSha256, SHA256_FORM_FIELD } from './content-digest.js';
 import { CredentialsErrorFilter } from './credentials-error.filter.js';
 import { ReadsRawBody } from './fastify-support.js';
 import {
@@ -123,8 +125,9 @@ export class ProjectsController {
       );
     }
     this.refuseDeclaredLength(req, this.maxProjectSize);
+    const sha256 = announcedSha256(req.headers);
     return this.receive(req, (clientGone) =>
-      this.store(projectName, req, clientGone, () => undefined),
+      this.store(projectName, req, { signal: clientGone, sha256 }, () => undefined),
     );
   }
 
@@ -152,7 +155,9 @@ export class ProjectsController {
         form.abort();
         throw err;
       }
-      return this.store(projectName, file, clientGone, () => form.abort());
+      // A digest counts only when it came before the file (it is needed when the file starts).
+      const sha256 = form.fields.get(SHA256_FORM_FIELD);
+      return this.store(projectName, file, { signal: clientGone, sha256 }, () => form.abort());
     });
   }
 
@@ -163,16 +168,22 @@ export class ProjectsController {
     @Res() res: PlatformResponse,
   ): Promise<void> {
     assertProjectName(projectName);
-    const stream = await this.credentials.downloadProject(await this.projectsBucket(), projectName);
-    const { error } = await sendProject(
-      nodeRequestOf(req),
-      takeOverResponse(res),
-      stream,
-      projectName,
-    );
-    if (error !== undefined) {
-      const name = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      this.logger.error(`Download of "${projectName}" failed: ${name}`);
+    // A client that leaves ends the download at once (the store's connection is released).
+    const nodeRequest = nodeRequestOf(req);
+    const client = whenClientGone(nodeRequest);
+    try {
+      const stream = await this.credentials.downloadProject(
+        await this.projectsBucket(),
+        projectName,
+        { signal: client.signal },
+      );
+      const { error } = await sendProject(nodeRequest, takeOverResponse(res), stream, projectName);
+      if (error !== undefined && !client.signal.aborted) {
+        const name = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+        this.logger.error(`Download of "${projectName}" failed: ${name}`);
+      }
+    } finally {
+      client.release();
     }
   }
 
@@ -236,21 +247,31 @@ export class ProjectsController {
     if (length !== undefined && length > limit) throw projectTooLarge(this.maxProjectSize);
   }
 
+  /**
+   * Hands the body to `uploadProject` with the client's signal (a client that leaves aborts the
+   * upload) and the SHA-256 it announced, if any.
+   */
   private async store(
     projectName: string,
     source: Readable,
-    clientGone: AbortSignal,
+    options: { signal: AbortSignal; sha256?: string },
     abort: () => void,
   ): Promise<ProjectObject> {
-    const body = limitedBody(source, this.maxProjectSize, clientGone);
+    const body = limitedBody(source, this.maxProjectSize, options.signal);
+    const uploadOptions = options.sha256 === undefined ? { signal: options.signal } : options;
     try {
-      return await this.credentials.uploadProject(projectName, body);
+      return await this.credentials.uploadProject(projectName, body, uploadOptions);
     } catch (err) {
       body.destroy();
       source.unpipe(body);
       abort();
       // A backend sees the limit as its source failing and may call it unreadable.
-      throw body.exceeded ? projectTooLarge(this.maxProjectSize) : err;
+      if (body.exceeded) throw projectTooLarge(this.maxProjectSize);
+      // Bytes that differ from the client's own digest are the client's fault, not a 502.
+      if (options.sha256 !== undefined && err instanceof IntegrityError) {
+        throw new BadRequestException(err.message);
+      }
+      throw err;
     }
   }
 }

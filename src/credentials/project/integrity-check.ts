@@ -25,6 +25,8 @@ export function verifiedDownload(
   expected: ExpectedContent,
   mapError: (err: unknown) => Error,
   idleTimeoutMs?: number,
+  /** Told the bytes of each chunk handed on to the reader (a download's progress). */
+  delivered: (bytes: number) => void = () => undefined,
 ): Readable {
   const hash = expected.sha256 ? createHash('sha256') : undefined;
   const where = `project "${expected.key}" in bucket "${expected.bucket}"`;
@@ -54,6 +56,7 @@ export function verifiedDownload(
       }
       hash?.update(chunk);
       callback(null, chunk);
+      delivered(chunk.length);
     },
     flush(callback) {
       if (expected.size !== undefined && size !== expected.size) {

@@ -3,8 +3,9 @@ import { Readable } from 'node:stream';
 import type { ProjectBody } from '../credentials.js';
 import type { PartSource } from '../store/object-store.js';
 import { IntegrityError, InvalidProjectError } from '../errors.js';
+import { type StreamedBody, streamedWithDigest } from './digest-upload.js';
 import { type FileBody, openFileBody, wholeFileStreamPath } from './file-body.js';
-import { type SpooledBody, spoolToFile } from './spool-file.js';
+import { type ChunkSource, type SpooledBody, spoolToFile } from './spool-file.js';
 import { startsWithZipSignature, ZIP_SIGNATURE_LENGTH } from './zip-signature.js';
 
 export type { SpooledBody } from './spool-file.js';
@@ -16,6 +17,11 @@ export interface BodyLimits {
   wholeBodyLimit: number;
   /** Where a longer stream is spooled (a directory on a disk, not a RAM-backed tmpfs). */
   spoolDir: string;
+  /**
+   * The SHA-256 the caller supplied: a stream longer than one part is then sent as it arrives
+   * (`StreamedBody`) instead of being spooled.
+   */
+  sha256?: string;
 }
 
 /**
@@ -29,7 +35,7 @@ export interface WholeBody extends PartSource {
   viewAt(position: number, length: number): Buffer;
 }
 
-export type PreparedBody = WholeBody | SpooledBody | FileBody;
+export type PreparedBody = WholeBody | SpooledBody | FileBody | StreamedBody;
 
 function tooLarge(limit: number): InvalidProjectError {
   return new InvalidProjectError(
@@ -166,20 +172,19 @@ export async function prepareProjectBody(
   }
   if (ended) return checkWhole(Buffer.concat(head, headSize), limits);
 
-  return spoolToFile(
-    head,
-    {
-      next: async () => {
-        const next = await source.next();
-        return next.done ? next : { done: false, value: toBuffer(next.value) };
-      },
-      // At once, even while a read is pending (which a `return()` would wait for).
-      stop: () => {
-        body.destroy();
-        release();
-      },
+  const rest: ChunkSource = {
+    next: async () => {
+      const next = await source.next();
+      return next.done ? next : { done: false, value: toBuffer(next.value) };
     },
-    limits,
-    { tooLarge: () => tooLarge(limits.maxProjectSize), unreadable },
-  );
+    // At once, even while a read is pending (which a `return()` would wait for).
+    stop: () => {
+      body.destroy();
+      release();
+    },
+  };
+  const errors = { tooLarge: () => tooLarge(limits.maxProjectSize), unreadable };
+  return limits.sha256 === undefined
+    ? spoolToFile(head, rest, limits, errors)
+    : streamedWithDigest(head, rest, limits.sha256, limits.maxProjectSize, errors);
 }

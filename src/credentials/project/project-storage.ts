@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { TransferSettings } from '../config/transfer-settings.js';
-import type { ProjectBody, ProjectObject } from '../credentials.js';
+import type { ProjectBody, ProjectObject, TransferOptions, UploadOptions } from '../credentials.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { deadlineExceeded, toStorageError } from '../store/storage-errors.js';
 import {
@@ -11,7 +11,14 @@ import {
 } from '../errors.js';
 import { deadline, graceAfter, raceAbort } from '../util/deadline.js';
 import { RedactingLogger } from '../util/redact.js';
+import { assertSha256, digestMismatch } from './digest-upload.js';
 import { verifiedDownload } from './integrity-check.js';
+import {
+  assertTransferOptions,
+  callerAborted,
+  destroyOnAbort,
+  progressCounter,
+} from './transfer-options.js';
 import { type PreparedBody, prepareProjectBody } from './project-body.js';
 import { assertBucketName, assertProjectName } from './project-name.js';
 import { sweepStaleSpoolFiles } from './spool-file.js';
@@ -76,10 +83,14 @@ export class ProjectStorage {
     }
   }
 
-  upload(projectName: string, project: ProjectBody): Promise<ProjectObject> {
+  upload(
+    projectName: string,
+    project: ProjectBody,
+    options: UploadOptions = {},
+  ): Promise<ProjectObject> {
     if (this.#closing) return Promise.reject(shuttingDown(this.bucket, projectName));
     const shutdown = new AbortController();
-    const work = this.uploadUntil(projectName, project, shutdown.signal);
+    const work = this.uploadUntil(projectName, project, options, shutdown.signal);
     const entry = {
       abort: () => shutdown.abort(),
       settled: work.catch(() => undefined),
@@ -92,33 +103,56 @@ export class ProjectStorage {
   private async uploadUntil(
     projectName: string,
     project: ProjectBody,
+    options: UploadOptions,
     shutdown: AbortSignal,
   ): Promise<ProjectObject> {
     assertProjectName(projectName);
+    assertTransferOptions(options);
+    assertSha256(options.sha256);
     const { bucket, transfer } = this;
     const call = { operation: 'upload', bucket, key: projectName };
+    const caller = options.signal;
     const guard = deadline(transfer.uploadTimeoutMs);
-    const signal = AbortSignal.any([guard.signal, shutdown]);
+    // The one place where the caller's signal joins the deadline and the shutdown: everything
+    // below (reading the body, the store's requests, the clean-up) answers to all three alike.
+    const signal = AbortSignal.any(
+      caller ? [guard.signal, shutdown, caller] : [guard.signal, shutdown],
+    );
     // A source that stalls (a client that stops sending) must not outlive the deadline.
     const stopReading = () => isStream(project) && project.destroy();
+    if (signal.aborted) stopReading();
     signal.addEventListener('abort', stopReading, { once: true });
+    const sent = progressCounter(
+      options.onProgress,
+      this.#logger,
+      `the upload of "${projectName}"`,
+    );
     let body: PreparedBody | undefined;
     try {
+      signal.throwIfAborted();
       body = await prepareProjectBody(project, {
         maxProjectSize: transfer.maxProjectSize,
         wholeBodyLimit: transfer.partSize,
         spoolDir: transfer.spoolDir,
+        sha256: options.sha256,
       });
-      const { size, sha256 } = body;
-      const onDisk = body.kind === 'whole' ? undefined : body;
+      const { sha256 } = body;
+      if (options.sha256 !== undefined && sha256 !== options.sha256) {
+        throw digestMismatch(options.sha256, sha256);
+      }
+      const temporary = body.kind === 'whole' ? undefined : body;
+      const prepared = body;
+      prepared.reportSent = sent;
       // One request for a body of one part; anything larger through the store's multipart
-      // upload, its parts read from the spool file or the caller's file, or taken as views of
-      // the caller's Buffer.
+      // upload, its parts read from the spool file, taken as views of the caller's Buffer, or
+      // (a stream with a supplied digest) read from the stream as it arrives.
       const stored =
-        body.kind === 'whole' && size <= transfer.partSize
-          ? this.store.putObject(bucket, projectName, body.data, sha256, signal)
+        body.kind === 'whole' && body.size <= transfer.partSize
+          ? this.store
+              .putObject(bucket, projectName, body.data, sha256, signal)
+              .then(() => sent(prepared.size))
           : this.store.putParts(bucket, projectName, body, signal);
-      const cleanedUp = stored.catch(() => undefined).then(() => onDisk?.discard());
+      const cleanedUp = stored.catch(() => undefined).then(() => temporary?.discard());
       this.#storeCalls.add(cleanedUp);
       void cleanedUp.then(() => this.#storeCalls.delete(cleanedUp));
       // At the deadline the store destroys its requests and settles a commit that may have
@@ -128,13 +162,18 @@ export class ProjectStorage {
       const settled = graceAfter(signal, transfer.requestTimeoutMs + STORE_SETTLE_SLACK_MS);
       try {
         await raceAbort(stored, settled.signal, () => new Error('the store did not settle'));
+      } catch (err) {
+        // A store that failed has settled: its spool file goes before the failure is told.
+        if (!settled.signal.aborted) await cleanedUp;
+        throw err;
       } finally {
         settled.clear();
       }
       await cleanedUp;
-      return { bucket, key: projectName, size, sha256 };
+      return { bucket, key: projectName, size: body.size, sha256 };
     } catch (err) {
       if (shutdown.aborted) throw shuttingDown(bucket, projectName);
+      if (caller?.aborted) throw callerAborted(call, caller.reason);
       if (guard.signal.aborted) throw deadlineExceeded(call, transfer.uploadTimeoutMs);
       throw toStorageError(err, call);
     } finally {
@@ -143,22 +182,40 @@ export class ProjectStorage {
     }
   }
 
-  async download(bucketName: string, projectName: string): Promise<Readable> {
+  async download(
+    bucketName: string,
+    projectName: string,
+    options: TransferOptions = {},
+  ): Promise<Readable> {
     assertBucketName(bucketName);
     assertProjectName(projectName);
-    const object = await this.store.getObject(bucketName, projectName);
+    assertTransferOptions(options);
     const call = { operation: 'download', bucket: bucketName, key: projectName };
+    const { signal } = options;
+    const aborted = () => callerAborted(call, signal?.reason);
+    if (signal?.aborted) throw aborted();
+    const opening = this.store.getObject(bucketName, projectName);
+    const object = signal
+      ? await raceAbort(opening, signal, () => {
+          // Opened after all: nobody reads it, so release its connection or file.
+          void opening.then(
+            ({ body }) => body.destroy(),
+            () => undefined,
+          );
+          return aborted();
+        })
+      : await opening;
     // The size comes with the same response as the bytes (no extra HEAD, no race with a new
     // upload) and is enforced by the check, so an HTTP layer may send it as Content-Length.
-    return withProjectSize(
-      verifiedDownload(
-        object.body,
-        { bucket: bucketName, key: projectName, size: object.size, sha256: object.sha256 },
-        (err) => toStorageError(err, call),
-        this.transfer.requestTimeoutMs,
-      ),
-      object.size,
+    const download = verifiedDownload(
+      object.body,
+      { bucket: bucketName, key: projectName, size: object.size, sha256: object.sha256 },
+      (err) => toStorageError(err, call),
+      this.transfer.requestTimeoutMs,
+      progressCounter(options.onProgress, this.#logger, `the download of "${projectName}"`),
     );
+    destroyOnAbort(download, signal, aborted);
+    return withProjectSize(download, object.size);
   }
 
   /** A presigned GET URL of an existing project, valid for `ttlSeconds` (1 s to 7 days). */

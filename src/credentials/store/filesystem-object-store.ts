@@ -221,7 +221,7 @@ export class FilesystemObjectStore implements ObjectStore {
     const body = parts.stream();
     try {
       await this.write(bucket, key, signal, parts.sha256, async (handle) => {
-        const sink = fileSink(handle);
+        const sink = fileSink(handle, (bytes) => parts.reportSent?.(bytes));
         await pipeline(body, sink, { signal });
         return sink.bytesWritten;
       });
@@ -569,13 +569,17 @@ export class FilesystemObjectStore implements ObjectStore {
  * its `close()` wait forever.) One chunk is written at a time, so memory stays bounded by the
  * stream's buffer whatever the body's size.
  */
-function fileSink(handle: FileHandle): Writable & { bytesWritten: number } {
+function fileSink(
+  handle: FileHandle,
+  written: (bytes: number) => void = () => undefined,
+): Writable & { bytesWritten: number } {
   const sink = Object.assign(
     new Writable({
       highWaterMark: 1024 * 1024,
       write(chunk: Buffer, _encoding, callback) {
         writeFully(handle, chunk).then(() => {
           sink.bytesWritten += chunk.length;
+          written(chunk.length);
           callback();
         }, callback);
       },

@@ -109,7 +109,10 @@ export async function uploadInParts(
   signal: AbortSignal,
 ): Promise<void> {
   const { partSize, partConcurrency } = settings;
-  const partCount = Math.max(1, Math.ceil(body.size / partSize));
+  // A body read front to back (`readPart`) has as many parts as it turns out to have.
+  const sequential = body.readPart !== undefined;
+  const partCount = sequential ? Infinity : Math.max(1, Math.ceil(body.size / partSize));
+  let ended = false;
   const stop = new AbortController();
   const stopOnSignal = () => stop.abort(signal.reason);
   signal.addEventListener('abort', stopOnSignal, { once: true });
@@ -133,11 +136,17 @@ export async function uploadInParts(
     };
 
     const sendOne = async (partNumber: number, buffer: () => Buffer): Promise<void> => {
-      const position = (partNumber - 1) * partSize;
-      const length = Math.min(partSize, body.size - position);
-      const data = await partBytes(body, position, length, buffer);
+      // Read at once (no await before it): part numbers follow the order of sequential reads.
+      const data = await (sequential
+        ? nextPart(body, buffer())
+        : partBytes(body, (partNumber - 1) * partSize, partSize, buffer));
+      if (data.length === 0) {
+        ended = true;
+        return;
+      }
       stop.signal.throwIfAborted();
       parts.push({ partNumber, etag: await requests.sendPart(id, partNumber, data, stop.signal) });
+      body.reportSent?.(data.length);
     };
 
     // At most `concurrency` workers, each taking the next part number until none is left, and
@@ -147,7 +156,7 @@ export async function uploadInParts(
     const worker = async (): Promise<void> => {
       let buffer: Buffer | undefined;
       const ownBuffer = () => (buffer ??= Buffer.allocUnsafeSlow(partSize));
-      while (!stop.signal.aborted && next <= partCount) {
+      while (!stop.signal.aborted && !ended && next <= partCount) {
         const partNumber = next++;
         await sendOne(partNumber, ownBuffer).catch(fail);
       }
@@ -159,6 +168,7 @@ export async function uploadInParts(
 
     await body.assertUnchanged?.();
     parts.sort((a, b) => a.partNumber - b.partNumber);
+    body.verify?.();
     committing = true;
     await requests.complete(id, parts, signal);
   } catch (err) {
@@ -190,11 +200,18 @@ export async function uploadInParts(
 async function partBytes(
   body: PartSource,
   position: number,
-  length: number,
+  partSize: number,
   buffer: () => Buffer,
 ): Promise<Buffer> {
+  const length = Math.min(partSize, body.size - position);
   if (body.viewAt) return body.viewAt(position, length);
   const into = buffer();
   await body.readInto(into, length, position);
+  return into.subarray(0, length);
+}
+
+/** The next part of a body read front to back, in the worker's buffer (empty at the end). */
+async function nextPart(body: PartSource, into: Buffer): Promise<Buffer> {
+  const length = await (body.readPart as (into: Buffer) => Promise<number>)(into);
   return into.subarray(0, length);
 }

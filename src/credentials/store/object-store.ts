@@ -26,6 +26,18 @@ export interface PartSource {
    * `assertUnchanged` runs it before the stream ends.
    */
   stream(): Readable;
+  /**
+   * A body read once, front to back, whose size is known only at its end (a stream with a
+   * digest supplied by the caller): fills `into` with the next bytes and resolves with how many
+   * (less than its length only at the end, 0 once it is over). Calls are served in the order
+   * they are made. Such a body leaves `readInto` and `viewAt` unused and its `size` counts the
+   * bytes read so far.
+   */
+  readPart?(into: Buffer): Promise<number>;
+  /** Throws (an `IntegrityError`) when the bytes read do not match `sha256`; before completing. */
+  verify?(): void;
+  /** Told the bytes of each part the store has sent (the upload's progress). */
+  reportSent?(bytes: number): void;
 }
 
 /** An object read back from a store. */

@@ -6,7 +6,13 @@ import { readSettings, registryHostOf } from '../config/env-schema.js';
 import { DEFAULT_TRANSFER_SETTINGS, resolveTransferSettings } from '../config/transfer-settings.js';
 import { CREDENTIALS_ENV } from '../credentials.constants.js';
 import type { CredentialsModuleOptions } from '../credentials.options.js';
-import { Credentials, type ProjectBody, type ProjectObject } from '../credentials.js';
+import {
+  Credentials,
+  type ProjectBody,
+  type ProjectObject,
+  type TransferOptions,
+  type UploadOptions,
+} from '../credentials.js';
 import {
   BucketNotFoundError,
   CredentialsConfigError,
@@ -20,7 +26,16 @@ import {
   type RegistryAuth,
   registryAuthFromToken,
 } from '../registry/registry-auth.js';
+import { assertSha256, digestMismatch } from '../project/digest-upload.js';
+import { verifiedDownload } from '../project/integrity-check.js';
 import { prepareProjectBody } from '../project/project-body.js';
+import {
+  assertTransferOptions,
+  callerAborted,
+  destroyOnAbort,
+  progressCounter,
+} from '../project/transfer-options.js';
+import { RedactingLogger } from '../util/redact.js';
 import { assertBucketName, assertProjectName } from '../project/project-name.js';
 import { withProjectSize } from '../project/project-stream.js';
 import { assertTtlSeconds, MemoryUrlSigner } from './memory-download-url.js';
@@ -68,8 +83,8 @@ export type CredentialsMethod =
 /** The arguments each method was called with. */
 export interface CredentialsCallArgs {
   getRegistryToken: [];
-  uploadProject: [projectName: string, project: ProjectBody];
-  downloadProject: [bucketName: string, projectName: string];
+  uploadProject: [projectName: string, project: ProjectBody, options?: UploadOptions];
+  downloadProject: [bucketName: string, projectName: string, options?: TransferOptions];
   getCredentials: [];
   getRegistryAuth: [];
   getDockerConfig: [];
@@ -91,6 +106,9 @@ const NEEDS_REGISTRY_TOKEN: ReadonlySet<CredentialsMethod> = new Set([
 ]);
 
 const DEFAULT_BUCKET = 'projects';
+/** The chunks a download is delivered in (as a store's response would be). */
+const DOWNLOAD_CHUNK = 64 * 1024;
+const logger = new RedactingLogger('Credentials');
 const DEFAULT_REGISTRY_HOST = 'localhost:5000';
 
 /** No configuration at all: every variable unset. */
@@ -216,35 +234,67 @@ export class InMemoryCredentials extends Credentials {
     this.begin({ method: 'checkStorage', args: [] });
   }
 
-  async uploadProject(projectName: string, project: ProjectBody): Promise<ProjectObject> {
+  async uploadProject(
+    projectName: string,
+    project: ProjectBody,
+    options?: UploadOptions,
+  ): Promise<ProjectObject> {
+    const stopReading = () => project instanceof Readable && project.destroy();
     try {
-      this.begin({ method: 'uploadProject', args: [projectName, project] });
+      this.begin({
+        method: 'uploadProject',
+        args: options ? [projectName, project, options] : [projectName, project],
+      });
     } catch (err) {
       // A backend that fails mid-upload stops reading the body, and so does the double.
-      if (project instanceof Readable) project.destroy();
+      stopReading();
       throw err;
     }
     assertProjectName(projectName);
-    // The whole body may be held here, so the read-ahead limit is the size limit itself.
-    const body = await prepareProjectBody(project, {
-      maxProjectSize: this.#maxProjectSize,
-      wholeBodyLimit: this.#maxProjectSize,
-      spoolDir: tmpdir(),
-    });
-    const data =
-      body.kind === 'whole' ? body.data : await collect(body.stream()).finally(body.discard);
-    this.bucketOf(this.#bucket).set(projectName, Buffer.from(data));
-    return {
-      bucket: this.#bucket,
-      key: projectName,
-      size: data.length,
-      sha256: createHash('sha256').update(data).digest('hex'),
-    };
+    const { signal, onProgress, sha256: expected } = options ?? {};
+    assertTransferOptions(options ?? {});
+    assertSha256(expected);
+    const call = { operation: 'upload', bucket: this.#bucket, key: projectName };
+    if (signal?.aborted) stopReading();
+    signal?.addEventListener('abort', stopReading, { once: true });
+    try {
+      signal?.throwIfAborted();
+      // The whole body may be held here, so the read-ahead limit is the size limit itself.
+      const body = await prepareProjectBody(project, {
+        maxProjectSize: this.#maxProjectSize,
+        wholeBodyLimit: this.#maxProjectSize,
+        spoolDir: tmpdir(),
+      });
+      const data =
+        body.kind === 'whole' ? body.data : await collect(body.stream()).finally(body.discard);
+      const sha256 = createHash('sha256').update(data).digest('hex');
+      if (expected !== undefined && sha256 !== expected) throw digestMismatch(expected, sha256);
+      // "Sent" a part at a time, as production reports it; the caller may abort in between.
+      const sent = progressCounter(onProgress, logger, `the upload of "${projectName}"`);
+      for (let at = 0; at < data.length; at += DEFAULT_TRANSFER_SETTINGS.partSize) {
+        sent(Math.min(DEFAULT_TRANSFER_SETTINGS.partSize, data.length - at));
+        signal?.throwIfAborted();
+      }
+      this.bucketOf(this.#bucket).set(projectName, Buffer.from(data));
+      return { bucket: this.#bucket, key: projectName, size: data.length, sha256 };
+    } catch (err) {
+      if (signal?.aborted) throw callerAborted(call, signal.reason);
+      throw err;
+    } finally {
+      signal?.removeEventListener('abort', stopReading);
+    }
   }
 
-  async downloadProject(bucketName: string, projectName: string): Promise<Readable> {
+  async downloadProject(
+    bucketName: string,
+    projectName: string,
+    options?: TransferOptions,
+  ): Promise<Readable> {
     const failure = this.failureFor('downloadProject');
-    this.calls.push({ method: 'downloadProject', args: [bucketName, projectName] });
+    this.calls.push({
+      method: 'downloadProject',
+      args: options ? [bucketName, projectName, options] : [bucketName, projectName],
+    });
     if (failure && !(failure instanceof IntegrityError)) throw failure;
     assertBucketName(bucketName);
     assertProjectName(projectName);
@@ -254,9 +304,27 @@ export class InMemoryCredentials extends Credentials {
       return withProjectSize(failingAfter(data ?? Buffer.alloc(0), failure), data?.length);
     if (!bucket) throw new BucketNotFoundError(bucketName);
     if (!data) throw new ProjectNotFoundError(bucketName, projectName);
+    const { signal, onProgress } = options ?? {};
+    assertTransferOptions(options ?? {});
+    const call = { operation: 'download', bucket: bucketName, key: projectName };
+    const aborted = () => callerAborted(call, signal?.reason);
+    if (signal?.aborted) throw aborted();
     // A copy per download, so a consumer that mutates chunks cannot change what is stored; the
     // size is announced as production announces it (an HTTP layer sends it as Content-Length).
-    return withProjectSize(Readable.from([Buffer.from(data)], { objectMode: false }), data.length);
+    // Delivered in 64 KiB chunks through production's check, which counts the progress.
+    const copy = Buffer.from(data);
+    const chunks = Array.from({ length: Math.ceil(copy.length / DOWNLOAD_CHUNK) }, (_, i) =>
+      copy.subarray(i * DOWNLOAD_CHUNK, (i + 1) * DOWNLOAD_CHUNK),
+    );
+    const download = verifiedDownload(
+      Readable.from(chunks, { objectMode: false }),
+      { bucket: bucketName, key: projectName, size: copy.length },
+      (err) => err as Error,
+      undefined,
+      progressCounter(onProgress, logger, `the download of "${projectName}"`),
+    );
+    destroyOnAbort(download, signal, aborted);
+    return withProjectSize(download, data.length);
   }
 
   /**
