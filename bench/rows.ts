@@ -206,10 +206,11 @@ export const WHY: Partial<Record<`${Direction}.${Body}`, string>> = {
   'upload.buffer':
     'the Buffer is hashed, then sent in partConcurrency parallel parts that are views of it (one PutObject up to one part)',
   'upload.fs-stream':
-    'the stream is read, hashed and spooled to a temporary file before the first part goes out; boto3 sends 8 MiB parts in 10 threads from the start',
-  'upload.stream': 'spooled like an fs stream before the first part goes out',
+    'the file is hashed with one sequential read before the first part goes out (the SHA-256 travels with CreateMultipartUpload), then its parts are read by position; boto3 sends 8 MiB parts in 10 threads from the start',
+  'upload.stream':
+    'the stream is read, hashed and spooled to a temporary file before the first part goes out (its SHA-256 must be known at CreateMultipartUpload)',
   'upload.stream-digest':
-    'with the digest known the upload can start at once and send parts as the stream delivers them; a library that ignores `sha256` spools it like a stream',
+    'with the digest known the upload starts at once and sends parts as the stream delivers them, hashing on the way',
   'upload.put': 'the request body is uploaded like a stream (spooled)',
   'upload.put-digest': 'the request body is uploaded like a stream with the digest of its header',
   'download.stream':
