@@ -33,7 +33,7 @@ const VS_TEXT: Record<string, string> = {
   boto3: 'boto3',
   raw: 'the raw client',
   curl: 'curl',
-  module: "the module's own upload",
+  module: 'uploadProject',
 };
 const keyText = (key: string) => pathText(...(key.split('.') as [Direction, Body]));
 
@@ -54,23 +54,17 @@ const target = (r: Results, id: string) => r.targets.find((t) => t.id === id);
 const ratioId = (b: string, d: Direction, size: number, body: Body, vs: string) =>
   `transfer.${b}.${d}.${size}MiB.${body}.vs-${vs}`;
 
-/** The missed targets, grouped by path and contender, each with the measured figures behind it. */
-function notMetText(r: Results): string {
-  if (r.meta.quick) return 'none judged (a quick run claims nothing)';
+/** The missed transfer targets, grouped by path and contender, each with the measured cause. */
+function notMetRows(r: Results): string[][] {
   const groups = new Map<string, Verdict[]>();
-  for (const t of r.targets.filter((x) => x.met === false)) {
-    const [kind, , direction, , body, vs] = t.id.split('.');
-    const key = kind === 'transfer' ? `${direction}.${body}.${vs}` : t.id;
+  for (const t of r.targets.filter((x) => x.met === false && x.id.startsWith('transfer.'))) {
+    const [, , direction, , body, vs] = t.id.split('.');
+    const key = `${direction}.${body}.${vs}`;
     groups.set(key, [...(groups.get(key) ?? []), t]);
   }
-  if (groups.size === 0) return 'none';
-  const texts = [...groups].map(([key, ts]) => {
-    if (!key.includes('.vs-'))
-      return `${key} ${fmt(ts[0].value, 0)} ${ts[0].unit} (${ts[0].wanted})`;
+  return [...groups].map(([key, ts]) => {
     const [direction, body, vs] = key.split('.') as [Direction, Body, string];
     const part = (i: number) => [...new Set(ts.map((t) => t.id.split('.')[i]))].join(', ');
-    const where = `${part(1)} at ${part(3).replaceAll('MiB', '')} MiB`;
-    const values = ts.map((t) => t.value ?? Number.NaN);
     // The measured cause: where the time goes at the largest missed size, module vs contender.
     const last = ts[ts.length - 1].id.split('.');
     const size = Number(last[3].replace('MiB', ''));
@@ -86,15 +80,35 @@ function notMetText(r: Results): string {
     const mod = fig('module', body);
     const other = fig(vs === 'vs-module' ? 'module' : vs.slice(3), PUT_OF[body] ?? body);
     const cpu = (f?: TransferFigure) =>
-      f
-        ? `${fmt(f.mibps, 0)} MiB/s${f.cpuPct === null ? '' : ` at ${fmt(f.cpuPct, 0)}% of a core`}`
-        : 'n/a';
-    return (
-      `${pathText(direction, body)} vs ${VS_TEXT[vs.slice(3)]} (${where}: ${range(values, 2)}x, want ${ts[0].wanted}; ` +
-      `${last[1]}, ${size} MiB: the module ${cpu(mod)}, ${other?.label ?? VS_TEXT[vs.slice(3)]} ${cpu(other)})`
-    );
+      f ? `${fmt(f.mibps, 0)}${f.cpuPct === null ? '' : ` (${fmt(f.cpuPct, 0)}%)`}` : 'n/a';
+    return [
+      `${pathText(direction, body).replace(/^upload from /, '')} vs ${VS_TEXT[vs.slice(3)]}`,
+      `${part(1)}, ${part(3).replaceAll('MiB', '')} MiB`,
+      `${range(
+        ts.map((t) => t.value ?? Number.NaN),
+        2,
+      )} (${ts[0].wanted.replace('>=', '≥')})`,
+      `${last[1]} ${size} MiB: ${cpu(mod)} vs ${cpu(other)}`,
+    ];
   });
-  return texts.join('; ');
+}
+
+/** One summary line on the missed targets: how many, and the widest gap. */
+function notMetText(r: Results): string {
+  if (r.meta.quick) return 'none judged (a quick run claims nothing)';
+  const missed = r.targets.filter((t) => t.met === false);
+  if (missed.length === 0) return 'none';
+  const gap = (t: Verdict) => (t.value ?? 0) / Number(t.wanted.replace(/[^0-9.]/g, '') || 1);
+  const worst = missed
+    .filter((t) => t.id.startsWith('transfer.'))
+    .sort((a, b) => gap(a) - gap(b))[0];
+  const [, b, d, size, body, vs] = (worst?.id ?? '').split('.');
+  return (
+    `${missed.length} of ${r.summary.targets} targets, in ${notMetRows(r).length} groups (table "Not met, and why")` +
+    (worst
+      ? `; the widest gap: ${b} ${pathText(d as Direction, body as Body)} vs ${VS_TEXT[vs.slice(3)]} at ${size.replace('MiB', ' MiB')}, ${x2(worst.value)}x against ${worst.wanted.replace('>=', '≥')}`
+      : '')
+  );
 }
 
 export function summaryLines(r: Results): string[] {
@@ -154,40 +168,48 @@ export function summaryLines(r: Results): string[] {
   return lines.slice(0, 12);
 }
 
-function ratioTable(r: Results): Table {
+/** Ratios of the module's paths (`controller`: the controller's PUTs, against the module). */
+function ratioTable(r: Results, controller = false): Table {
   const cell = (t: Verdict | undefined) =>
     t
       ? `${x2(t.value)}${t.wanted === 'report' ? '' : ` (${t.wanted.replace('>=', '≥')})`}${mark(t.met)}`
       : '';
-  const contenders = [
-    'boto3',
-    'raw',
-    ...(r.transfer.some((f) => f.client === 'curl') ? ['curl'] : []),
-    ...(r.targets.some((t) => t.id.endsWith('.vs-module')) ? ['module'] : []),
-  ];
+  const contenders = controller ? ['module'] : ['boto3', 'raw'];
   const rows: string[][] = [];
   for (const { direction, body } of measuredPaths(r)) {
+    if (Boolean(PUT_OF[body]) !== controller) continue;
     for (const size of sizesOf(r)) {
-      for (const b of BACKENDS) {
-        const ids = contenders.map((vs) => ratioId(b, direction, size, body, vs));
-        rows.push([
-          `${b} ${pathText(direction, body)}, ${size} MiB`,
-          ...ids.map((id) => cell(target(r, id))),
-        ]);
-      }
+      const cells = contenders.map((vs) => {
+        const ts = BACKENDS.map((b) => target(r, ratioId(b, direction, size, body, vs)));
+        if (ts.every((t) => t === undefined)) return '';
+        const wanted = new Set(ts.map((t) => t?.wanted));
+        if (wanted.size > 1) return ts.map(cell).join(' / ');
+        const values = ts.map((t) => (t ? `${x2(t.value)}${mark(t.met)}` : '')).join(' / ');
+        const w = ts[0]?.wanted ?? 'report';
+        return w === 'report' ? values : `${values} (${w.replace('>=', '≥')})`;
+      });
+      rows.push([`${pathText(direction, body)}, ${size} MiB`, ...cells]);
     }
   }
-  return {
-    title: 'Throughput ratios: module / contender',
-    note: [
-      'Ratios of median throughput in one run (> 1: the module is faster), the target in brackets (✓ met, ✗ missed).',
-      "At 1 MiB the target of the paths measured on 2026-11-29 is no regression: 0.95 of that run's ratio.",
-      "The raw client is the backend's own (lib-storage / GetObject, minio), given the same kind of body; curl is the server's limit; the controller's PUT is held against the module's own upload of a stream (with the digest, if it sends one).",
-      'Ids in bench/results.json: `transfer.<backend>.<direction>.<size>.<body>.vs-<contender>`.',
-    ],
-    header: ['path', ...contenders.map((vs) => `vs ${VS_TEXT[vs]}`)],
-    rows,
-  };
+  return controller
+    ? {
+        title: "Controller PUT: throughput / the module's own upload",
+        note: [
+          `The controller's PUT of a file against \`uploadProject\` of the same stream (with the digest, if the PUT sends one), aws / local; target at the largest size: wall time <= ${PUT_MAX_TIME_RATIO}x.`,
+        ],
+        header: ['path (aws / local)', "vs the module's own upload"],
+        rows,
+      }
+    : {
+        title: 'Throughput ratios: module / contender',
+        note: [
+          'Ratios of median throughput in one run (> 1: the module is faster), aws / local, the target in brackets (✓ met, ✗ missed).',
+          "At 1 MiB the target of the paths measured on 2026-11-29 is no regression: 0.95 of that run's ratio.",
+          "The raw client is the backend's own (lib-storage / GetObject, minio), given the same kind of body. Ids in bench/results.json: `transfer.<backend>.<direction>.<size>.<body>.vs-<contender>` (also `vs-curl`, the server's limit).",
+        ],
+        header: ['path (aws / local)', 'vs boto3', 'vs the raw client'],
+        rows,
+      };
 }
 
 function transferTable(r: Results): Table {
@@ -223,40 +245,42 @@ function transferTable(r: Results): Table {
 }
 
 function memoryTable(r: Results): Table {
+  const sizes = [...new Set(r.memory.map((f) => f.sizeMiB))].sort((a, b) => a - b);
+  const rows = [...new Set(r.memory.map((f) => f.row))].map((row) => {
+    const of = r.memory.filter((f) => f.row === row);
+    const { backend, direction, body, label } = of[0];
+    const marks = r.targets
+      .filter((t) => t.id.startsWith(`memory.${backend}.${direction}.`))
+      .filter((t) => t.id.endsWith(`.${body}`) || t.id.endsWith(`.${body}.flat`))
+      .map((t) => `${t.id.endsWith('.flat') ? 'flat' : t.wanted}${mark(t.met)}`);
+    return [
+      label,
+      direction,
+      ...sizes.map((size) => fmt(of.find((f) => f.sizeMiB === size)?.growthMiB, 0)),
+      marks.join(', '),
+    ];
+  });
   return {
     title: 'Memory: peak RSS growth (MiB)',
     note: [
-      'Over the RSS after a warm-up (and, for a Buffer, after reading it), a fresh process per run.',
-      'Sampled every 20 ms and by the kernel high-water mark; median of the runs.',
+      'Over the RSS after a warm-up (and, for a Buffer, after reading it), a fresh process per run; median of the runs (each run in bench/results.json).',
+      `Targets at the largest size, and flat: growth at the largest size minus growth at 64 MiB <= ${16} MiB.`,
     ],
-    header: ['contender', 'direction', 'size', 'growth', 'each run'],
-    align: ['l', 'l'],
-    rows: r.memory.map((f) => [
-      f.label,
-      f.direction,
-      `${f.sizeMiB} MiB`,
-      fmt(f.growthMiB, 0),
-      f.samples.map((v) => fmt(v, 0)).join(', '),
-    ]),
+    header: ['contender', 'direction', ...sizes.map((s) => `${s} MiB`), 'targets'],
+    align: ['l', 'l', 'r', 'r', 'l'],
+    rows,
   };
 }
 
-function verdictTable(r: Results): Table {
-  const rest = [...r.targets.filter((t) => !t.id.startsWith('transfer.')), ...r.checks];
+function notMetTable(r: Results): Table {
   return {
-    title: 'Other targets and checks',
+    title: 'Not met, and why',
     note: [
-      'Memory at the largest size and its flatness against 64 MiB, the token cache, the SDKs each backend loads.',
-      'Checks: what uploads must not leave behind on Swift and in the spool directory.',
+      'Missed throughput targets by path and contender; measured at the largest missed size: the module vs the contender, MiB/s (CPU % of one core).',
     ],
-    header: ['id', 'measured', 'wanted', 'met'],
-    align: ['l', 'r', 'l', 'l'],
-    rows: rest.map((t) => [
-      t.id,
-      `${fmt(t.value, t.unit === 'MiB' ? 1 : 0)} ${t.unit}`,
-      t.wanted,
-      t.met === null ? 'not judged' : t.met ? 'yes' : 'NO',
-    ]),
+    header: ['upload from / path, vs', 'where', 'ratio (want)', 'measured'],
+    align: ['l', 'l', 'l', 'l'],
+    rows: notMetRows(r),
   };
 }
 
@@ -287,21 +311,11 @@ function startupTable(r: Results): Table {
 
 export const tables = (r: Results): Table[] => [
   ratioTable(r),
+  ratioTable(r, true),
+  ...(r.meta.quick || notMetRows(r).length === 0 ? [] : [notMetTable(r)]),
   transferTable(r),
   memoryTable(r),
-  verdictTable(r),
   startupTable(r),
-];
-
-/** What the probes the bench no longer runs found (run of 2026-11-29; code in git history). */
-const EARLIER_FINDINGS = [
-  "Spool step (`bench/steps.ts`, `bench/spool-child.ts`): 39-43% of a streamed 512 MiB upload (aws 1360 ms, local 1031 ms); alone 629 ms, of which reading and hashing 530 ms. The send step alone was 2.07-2.09x the raw client's whole upload.",
-  'Garbage collection (`bench/gc.ts`): 18 major GCs in the spool step alone, 24-30 inside the transfer runs; not the measured cause of the slower in-run spool step (the cores and disk shared with Swift are).',
-  'CPU profile of a 512 MiB upload (`bench/profile-child.ts`): the main thread was idle (waiting for the server) 72-77% of the time, SHA-256 6-7%, garbage collection 2-3%.',
-  'Part settings (sweep of 5/8/16 MiB x 2/3/4 at 128 MiB): runs spread by 8%; 8 MiB x 4 stays (16 MiB x 2 scored 95% against 89% but grew 65 MiB at 512 MiB on aws).',
-  "Parallel ranged GETs (`bench/ranged-probe.ts`, 8 MiB ranges, 4 or 8 at once): 0.82x and 0.91x one GET's throughput, not faster on this machine.",
-  'Controller (`bench/controller-memory.mjs`, 2026-11-30): the example app took a 200 MiB PUT with 31-33 MiB of RSS growth (filesystem, local) and served it back with 1-7 MiB.',
-  "Overwrites: the same key uploaded twice, then deleted, leaves the first upload's segments on Swift s3api, whichever client (module 8, lib-storage 13 segment objects per 64 MiB).",
 ];
 
 export function renderMarkdown(r: Results): string {
@@ -322,23 +336,7 @@ export function renderMarkdown(r: Results): string {
     ...tables(r).flatMap((t) => [toMarkdown(t), '']),
     '## How it is measured',
     '',
-    '- `npm run setup` once, then `npm run bench`; `BENCH_QUICK=1` makes it a 1-2 minute smoke run that judges nothing and writes `bench/quick/`.',
-    '- `node bench/dist/bench/render.js` re-judges `bench/results.json` (every figure and sample) and re-renders this file.',
-    `- Machine: ${m.machine.cpu}, ${m.machine.cores} cores, Node ${m.machine.node}, Swift ${m.machine.swift}, ${[...tools, ...packages].join(', ')}.`,
-    `- Module defaults: ${m.moduleDefaults.partSizeMiB} MiB parts, ${m.moduleDefaults.partConcurrency} at once. SHA-256 on this machine: ${fmt(m.sha256MiBps, 0)} MiB/s.`,
-    '- The bench starts its own Swift s3api (ports `BENCH_S3_PORT`..+4, default 28080) and a loopback fake ECR, and stops them at the end.',
-    '- Every contender runs in a process of its own, its client created once and warmed up; only the transfer is timed.',
-    '- Uploads read one random file behind a ZIP signature (in the page cache); a Buffer is read before the timer starts.',
-    "- Downloads read one reference object in the module's layout (with `x-amz-meta-sha256`, which the module verifies) into a file.",
-    "- The module: `uploadProject` with a Buffer, an fs read stream, another stream without or with its SHA-256 (`{ sha256 }`, computed before the timer); its controller, booted in the same process, given the file by PUT with Node's HTTP client, without and with `Content-Digest`; `downloadProject` piped into a file.",
-    '- The raw clients with their defaults: lib-storage `Upload` / `GetObject`, minio `putObject` / `getObject`.',
-    '- boto3 `upload_fileobj` / `download_file` with `TransferConfig()` defaults (8 MiB parts, 10 threads); curl with presigned URLs.',
-    '',
-    '## Earlier findings',
-    '',
-    'Probes the bench no longer runs; their code and figures are in the git history of bench/.',
-    '',
-    ...EARLIER_FINDINGS.map((l) => `- ${l}`),
+    `Machine: ${m.machine.cpu}, ${m.machine.cores} cores, Node ${m.machine.node}, Swift ${m.machine.swift}, ${[...tools, ...packages].join(', ')}. Module defaults: ${m.moduleDefaults.partSizeMiB} MiB parts, ${m.moduleDefaults.partConcurrency} at once; SHA-256 here: ${fmt(m.sha256MiBps, 0)} MiB/s. The method, the contenders and what earlier probes found: [bench/METHOD.md](../bench/METHOD.md).`,
     '',
   ].join('\n');
 }
