@@ -210,7 +210,7 @@ export const WHY: Partial<Record<`${Direction}.${Body}`, string>> = {
   'upload.stream':
     'the stream is read, hashed and spooled to a temporary file before the first part goes out (its SHA-256 must be known at CreateMultipartUpload)',
   'upload.stream-digest':
-    'with the digest known the upload starts at once and sends parts as the stream delivers them, hashing on the way',
+    'parts go out as the stream delivers them, on one CPU-bound thread: per 512 MiB 0.6 s of SHA-256 (object and part signatures), 0.6 s of GC of the 64 KiB stream chunks (node --cpu-prof: 2.5-3.3 s of CPU, the same file read by position 1.15 s)',
   'upload.put': 'the request body is uploaded like a stream (spooled)',
   'upload.put-digest': 'the request body is uploaded like a stream with the digest of its header',
   'download.stream':
