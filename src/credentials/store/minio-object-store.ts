@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { Client } from 'minio';
 import type { TransferSettings } from '../config/transfer-settings.js';
-import { storedDespite, uploadInParts } from './multipart-upload.js';
+import { singlePut, uploadInParts } from './multipart-upload.js';
 import { PendingAborts } from './pending-aborts.js';
 import { BucketNotFoundError, ProjectNotFoundError } from '../errors.js';
 import { deadline, raceAbort } from '../util/deadline.js';
@@ -80,30 +80,22 @@ export class MinioObjectStore implements ObjectStore {
     void this.pendingAborts.flush();
     const call = { operation: 'upload', bucket, key };
     const ms = this.config.transfer.uploadTimeoutMs;
-    try {
-      await raceAbort(
-        withRequestSignal(signal, () =>
-          this.client.putObject(bucket, key, data, data.length, {
-            'Content-Type': ZIP_CONTENT_TYPE,
-            [SHA256_METADATA_KEY]: sha256,
-          }),
+    await singlePut(
+      () =>
+        raceAbort(
+          withRequestSignal(signal, () =>
+            this.client.putObject(bucket, key, data, data.length, {
+              'Content-Type': ZIP_CONTENT_TYPE,
+              [SHA256_METADATA_KEY]: sha256,
+            }),
+          ),
+          signal,
+          () => deadlineExceeded(call, ms),
         ),
-        signal,
-        () => deadlineExceeded(call, ms),
-      );
-    } catch (err) {
-      // The server may have stored the body although its answer was missed (a slow commit).
-      if (
-        await storedDespite(
-          err,
-          { sha256, storedSha256: () => this.storedSha256(bucket, key) },
-          this.config.transfer.requestTimeoutMs,
-        )
-      ) {
-        return;
-      }
-      throw toStorageError(err, call);
-    }
+      { sha256, storedSha256: () => this.storedSha256(bucket, key) },
+      this.config.transfer.requestTimeoutMs,
+      (err) => toStorageError(err, call),
+    );
   }
 
   async putParts(

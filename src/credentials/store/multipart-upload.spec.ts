@@ -1,7 +1,12 @@
 import { describe, expect, it, jest } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { type MultipartRequests, type UploadedPart, uploadInParts } from './multipart-upload.js';
+import {
+  type MultipartRequests,
+  singlePut,
+  type UploadedPart,
+  uploadInParts,
+} from './multipart-upload.js';
 import type { PartSource } from './object-store.js';
 import type { AbortOutcome } from './pending-aborts.js';
 
@@ -369,5 +374,56 @@ describe('uploadInParts', () => {
       expect(record.aborted).toEqual(['upload-1']);
       expect(record.heads).toBe(0);
     });
+  });
+});
+
+describe('singlePut', () => {
+  const SHA = 'f'.repeat(64);
+  const mapped = (err: unknown) => new Error(`mapped: ${(err as Error).message}`);
+  /** A PUT that failed without an answer (a lost connection), and a key that holds `stored`. */
+  const missedAnswer = (stored: string | undefined) => {
+    let heads = 0;
+    const put = singlePut(
+      () => Promise.reject(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })),
+      { sha256: SHA, storedSha256: async () => (heads++, stored) },
+      2_000,
+      mapped,
+    );
+    return { put, heads: () => heads };
+  };
+
+  it('a PUT that succeeds: resolves, the key not looked at', async () => {
+    let heads = 0;
+    const check = { sha256: SHA, storedSha256: async () => (heads++, undefined) };
+    await singlePut(async () => 'ok', check, 2_000, mapped);
+    expect(heads).toBe(0);
+  });
+
+  it('a PUT the server refused (an answer): the error as the store maps it, the key not looked at', async () => {
+    let heads = 0;
+    const refused = Object.assign(new Error('AccessDenied'), {
+      $metadata: { httpStatusCode: 403 },
+    });
+    await expect(
+      singlePut(
+        () => Promise.reject(refused),
+        { sha256: SHA, storedSha256: async () => (heads++, SHA) },
+        2_000,
+        mapped,
+      ),
+    ).rejects.toThrow('mapped: AccessDenied');
+    expect(heads).toBe(0);
+  });
+
+  it('an answer missed, our SHA-256 on the key: stored, so it resolves', async () => {
+    const { put, heads } = missedAnswer(SHA);
+    await put;
+    expect(heads()).toBe(1);
+  });
+
+  it('an answer missed, other bytes on the key: the mapped error once the grace is over', async () => {
+    const { put, heads } = missedAnswer('a'.repeat(64));
+    await expect(put).rejects.toThrow('mapped: socket hang up');
+    expect(heads()).toBeGreaterThan(1);
   });
 });

@@ -89,6 +89,25 @@ export async function storedDespite(
 }
 
 /**
+ * Sends a single PUT (`send`) and settles one that failed (`storedDespite`): our SHA-256 on the
+ * key means the server stored the body although its answer was missed (a slow commit), and the
+ * call succeeds; otherwise the failure is thrown as the store maps it (`toError`).
+ */
+export async function singlePut(
+  send: () => Promise<unknown>,
+  check: { sha256: string; storedSha256(): Promise<string | undefined> },
+  withinMs: number,
+  toError: (err: unknown) => Error,
+): Promise<void> {
+  try {
+    await send();
+  } catch (err) {
+    if (await storedDespite(err, check, withinMs)) return;
+    throw toError(err);
+  }
+}
+
+/**
  * Uploads `body` in parts of `partSize` bytes, `concurrency` at a time, each taken from the body
  * at its offset: as a view of the body's own memory when it offers one (`viewAt`: no copy, no
  * buffer), else read straight into one of `concurrency` buffers (memory is partSize x

@@ -12,7 +12,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { loadAdapter } from '../util/optional-peer.js';
 import type { TransferSettings } from '../config/transfer-settings.js';
-import { storedDespite, uploadInParts } from './multipart-upload.js';
+import { singlePut, uploadInParts } from './multipart-upload.js';
 import { PendingAborts } from './pending-aborts.js';
 import { ProjectNotFoundError } from '../errors.js';
 import { deadline, raceAbort } from '../util/deadline.js';
@@ -117,31 +117,23 @@ export class S3ObjectStore implements ObjectStore {
   ): Promise<void> {
     void this.pendingAborts.flush();
     const call = { operation: 'upload', bucket, key };
-    try {
-      await this.client.send(
-        new PutObjectCommand({
-          Bucket: bucket,
-          Key: key,
-          Body: data,
-          ContentLength: data.length,
-          ContentType: ZIP_CONTENT_TYPE,
-          Metadata: { [SHA256_METADATA_KEY]: sha256 },
-        }),
-        { abortSignal: signal },
-      );
-    } catch (err) {
-      // The server may have stored the body although its answer was missed (a slow commit).
-      if (
-        await storedDespite(
-          err,
-          { sha256, storedSha256: () => this.storedSha256(bucket, key) },
-          this.config.transfer.requestTimeoutMs,
-        )
-      ) {
-        return;
-      }
-      throw uploadFailure(err, call, signal, this.config.transfer.uploadTimeoutMs);
-    }
+    await singlePut(
+      () =>
+        this.client.send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: key,
+            Body: data,
+            ContentLength: data.length,
+            ContentType: ZIP_CONTENT_TYPE,
+            Metadata: { [SHA256_METADATA_KEY]: sha256 },
+          }),
+          { abortSignal: signal },
+        ),
+      { sha256, storedSha256: () => this.storedSha256(bucket, key) },
+      this.config.transfer.requestTimeoutMs,
+      (err) => uploadFailure(err, call, signal, this.config.transfer.uploadTimeoutMs),
+    );
   }
 
   async putParts(
