@@ -98,6 +98,20 @@ export class StorageUnavailableError extends CredentialsError {
 /** The bytes read back differ from the SHA-256 (or size) recorded at upload. */
 export class IntegrityError extends CredentialsError {
   readonly code = 'INTEGRITY' as const;
+  constructor(
+    message: string,
+    cause?: ErrorSummary,
+    /**
+     * Whose check the bytes failed: lets an HTTP layer answer 502 or 400. `changed`: they
+     * changed on their way or at rest (in transit, in the store, a file written to while it was
+     * uploaded), a fault of the storage path. `supplied-digest`: they differ from the SHA-256
+     * the caller supplied with them (`UploadOptions.sha256`), so the caller's bytes or digest
+     * are wrong.
+     */
+    readonly reason: 'changed' | 'supplied-digest' = 'changed',
+  ) {
+    super(message, cause);
+  }
 }
 
 /** The backend does not offer this operation (for example presigned URLs on a directory). */

@@ -231,7 +231,7 @@ describeContract('upload option: a supplied sha256', (subject) => {
         }),
       );
       expect(err).toBeInstanceOf(IntegrityError);
-      expect(err).toMatchObject({ code: 'INTEGRITY' });
+      expect(err).toMatchObject({ code: 'INTEGRITY', reason: 'supplied-digest' });
       expect(await subject().isStored(key)).toBe(false);
       expect(await subject().leftovers()).toEqual([]);
     },

@@ -13,7 +13,7 @@ import {
   StorageUnavailableError,
 } from '../../src/credentials/index.js';
 import { InMemoryCredentials } from '../../src/credentials/testing/index.js';
-import { zipLike } from '../support/backends.js';
+import { sha256Of, zipLike } from '../support/backends.js';
 import { API_TOKEN, type RunningApp, startExampleApp } from './support/example-app.js';
 
 const MiB = 1024 * 1024;
@@ -79,6 +79,46 @@ describe('example app with the in-memory double', () => {
       if (status === 503) expect(res.headers['retry-after']).toBe('5');
       else expect(res.headers['retry-after']).toBeUndefined();
     });
+
+    it.each([
+      [
+        'PUT with a matching Content-Digest',
+        (data: Buffer) =>
+          request(running.server)
+            .put('/projects/failing.zip')
+            .set(bearer)
+            .set('Content-Type', 'application/zip')
+            .set(
+              'Content-Digest',
+              `sha-256=:${Buffer.from(sha256Of(data), 'hex').toString('base64')}:`,
+            )
+            .send(data),
+      ],
+      [
+        'POST with a matching sha256 field',
+        (data: Buffer) =>
+          request(running.server)
+            .post('/projects/failing.zip')
+            .set(bearer)
+            .field('sha256', sha256Of(data))
+            .attach('project_zip', data, 'failing.zip'),
+      ],
+    ])(
+      'upload: %s, but an integrity failure of the store: 502 as without a digest, not 400',
+      async (_label, send) => {
+        const changedInTransit = new IntegrityError(
+          'The storage server refused the bytes sent: they do not match their checksum',
+        );
+        double.failNext('uploadProject', changedInTransit);
+        const res = await send(zipLike(1000));
+        expect(res.status).toBe(502);
+        expect(res.body).toMatchObject({
+          statusCode: 502,
+          code: 'INTEGRITY',
+          message: changedInTransit.message,
+        });
+      },
+    );
 
     it.each<[string, number, string, CredentialsError]>([
       ['no project', 404, 'PROJECT_NOT_FOUND', new ProjectNotFoundError('projects', 'failing.zip')],

@@ -26,6 +26,12 @@ describe('toHttpError', () => {
     ['registry refusing the keys', new RegistryAuthError('denied'), 403, 'REGISTRY_AUTH'],
     ['storage unavailable', new StorageUnavailableError('down'), 503, 'STORAGE_UNAVAILABLE'],
     ['changed bytes', new IntegrityError('mismatch'), 502, 'INTEGRITY'],
+    [
+      "bytes that miss the client's own digest",
+      new IntegrityError('not the digest sent', undefined, 'supplied-digest'),
+      400,
+      'INTEGRITY',
+    ],
     ['an unsupported operation', new NotSupportedError('no'), 501, 'NOT_SUPPORTED'],
   ])('answers %s with %i', (_label, error, status, code) => {
     const answer = toHttpError(error);

@@ -48,8 +48,9 @@ function statusOf(err: CredentialsError): number {
   // were refused. 403 keeps 401 for "your API token is wrong", and it is not worth retrying.
   if (err instanceof AccessDeniedError || err instanceof RegistryAuthError) return 403;
   if (err instanceof StorageUnavailableError) return 503;
-  // The stored bytes are not the ones uploaded: a fault of the upstream store.
-  if (err instanceof IntegrityError) return 502;
+  // Bytes that differ from the client's own digest are the client's fault; any other integrity
+  // failure means the stored bytes are not the ones uploaded: a fault of the upstream store.
+  if (err instanceof IntegrityError) return err.reason === 'supplied-digest' ? 400 : 502;
   if (err instanceof NotSupportedError) return 501;
   return 500;
 }

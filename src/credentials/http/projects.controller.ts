@@ -1,5 +1,4 @@
 import {
-  BadRequestException,
   Controller,
   Get,
   HttpCode,
@@ -22,7 +21,7 @@ import { CREDENTIALS_PROVIDER } from '../credentials.constants.js';
 import { CREDENTIALS_MODULE_OPTIONS } from '../credentials.module-definition.js';
 import type { CredentialsModuleOptions } from '../credentials.options.js';
 import { type Credentials, type ProjectObject, projectsBucketOf } from '../credentials.js';
-import { CredentialsConfigError, IntegrityError } from '../errors.js';
+import { CredentialsConfigError } from '../errors.js';
 import { assertProjectName, isValidBucketName } from '../project/project-name.js';
 import { deadline, raceAbort } from '../util/deadline.js';
 import { MULTIPART_PARSER, PROJECT_ZIP_FIELD } from './credentials-http.constants.js';
@@ -267,10 +266,6 @@ export class ProjectsController {
       abort();
       // A backend sees the limit as its source failing and may call it unreadable.
       if (body.exceeded) throw projectTooLarge(this.maxProjectSize);
-      // Bytes that differ from the client's own digest are the client's fault, not a 502.
-      if (options.sha256 !== undefined && err instanceof IntegrityError) {
-        throw new BadRequestException(err.message);
-      }
       throw err;
     }
   }

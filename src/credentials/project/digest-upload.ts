@@ -23,6 +23,8 @@ export function digestMismatch(expected: string, actual: string): IntegrityError
   return new IntegrityError(
     `The project's bytes do not match the SHA-256 supplied with it ` +
       `(expected ${expected}, got ${actual}): nothing was stored`,
+    undefined,
+    'supplied-digest',
   );
 }
 
