@@ -18,11 +18,15 @@ export function assertSha256(sha256: unknown): asserts sha256 is string | undefi
   }
 }
 
-/** The error of bytes that are not those the caller's digest describes. */
-export function digestMismatch(expected: string, actual: string): IntegrityError {
-  return new IntegrityError(
+/**
+ * The one check of a digest the caller supplied: throws an `IntegrityError` (reason
+ * `supplied-digest`) when `supplied` is given and is not `actual`, the SHA-256 of the bytes read.
+ */
+export function assertSuppliedDigest(supplied: string | undefined, actual: string): void {
+  if (supplied === undefined || actual === supplied) return;
+  throw new IntegrityError(
     `The project's bytes do not match the SHA-256 supplied with it ` +
-      `(expected ${expected}, got ${actual}): nothing was stored`,
+      `(expected ${supplied}, got ${actual}): nothing was stored`,
     undefined,
     'supplied-digest',
   );
@@ -106,7 +110,7 @@ export function streamedWithDigest(
   const verify = () => {
     if (!ended || leftover) throw new Error('the project was not read to its end');
     actual ??= hash.digest('hex');
-    if (actual !== sha256) throw digestMismatch(sha256, actual);
+    assertSuppliedDigest(sha256, actual);
   };
 
   return {

@@ -11,7 +11,7 @@ import {
 } from '../errors.js';
 import { deadline, graceAfter, raceAbort } from '../util/deadline.js';
 import { RedactingLogger } from '../util/redact.js';
-import { assertSha256, digestMismatch } from './digest-upload.js';
+import { assertSha256, assertSuppliedDigest } from './digest-upload.js';
 import { verifiedDownload } from './integrity-check.js';
 import {
   assertTransferOptions,
@@ -137,9 +137,8 @@ export class ProjectStorage {
         sha256: options.sha256,
       });
       const { sha256 } = body;
-      if (options.sha256 !== undefined && sha256 !== options.sha256) {
-        throw digestMismatch(options.sha256, sha256);
-      }
+      // A streamed body checks it as it ends (`verify`); the others were hashed in full already.
+      assertSuppliedDigest(options.sha256, sha256);
       const temporary = body.kind === 'whole' ? undefined : body;
       const prepared = body;
       prepared.reportSent = sent;

@@ -26,7 +26,7 @@ import {
   type RegistryAuth,
   registryAuthFromToken,
 } from '../registry/registry-auth.js';
-import { assertSha256, digestMismatch } from '../project/digest-upload.js';
+import { assertSha256, assertSuppliedDigest } from '../project/digest-upload.js';
 import { verifiedDownload } from '../project/integrity-check.js';
 import { prepareProjectBody } from '../project/project-body.js';
 import {
@@ -268,7 +268,7 @@ export class InMemoryCredentials extends Credentials {
       const data =
         body.kind === 'whole' ? body.data : await collect(body.stream()).finally(body.discard);
       const sha256 = createHash('sha256').update(data).digest('hex');
-      if (expected !== undefined && sha256 !== expected) throw digestMismatch(expected, sha256);
+      assertSuppliedDigest(expected, sha256);
       // "Sent" a part at a time, as production reports it; the caller may abort in between.
       const sent = progressCounter(onProgress, logger, `the upload of "${projectName}"`);
       for (let at = 0; at < data.length; at += DEFAULT_TRANSFER_SETTINGS.partSize) {
