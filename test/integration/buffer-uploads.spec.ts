@@ -6,26 +6,18 @@
  */
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { StorageUnavailableError } from '../../src/credentials/index.js';
-import { FaultProxy } from '../reliability/support/fault-proxy.js';
+import type { FaultProxy } from '../reliability/support/fault-proxy.js';
 import {
   objectExists,
+  type ProxiedBackend,
   readAll,
   rejectionOf,
-  type RunningBackend,
   sha256Of,
-  startBackend,
+  startProxiedBackend,
   STORAGE_BACKENDS,
-  storageEnv,
   zipLike,
 } from '../support/backends.js';
-import {
-  createTestBucket,
-  createTestS3Client,
-  deleteTestBucket,
-  listIncompleteUploads,
-  requireS3Server,
-  S3_SERVER,
-} from '../support/test-servers.js';
+import { createTestS3Client, listIncompleteUploads } from '../support/test-servers.js';
 
 const MiB = 1024 * 1024;
 const PART = 5 * MiB;
@@ -39,27 +31,20 @@ function uint8ArrayViewOf(data: Buffer): Uint8Array {
 }
 
 describe.each(STORAGE_BACKENDS)('%s backend: a body in memory larger than one part', (backend) => {
+  let running: ProxiedBackend;
   let proxy: FaultProxy;
   let bucket: string;
-  let running: RunningBackend;
 
   beforeAll(async () => {
-    await requireS3Server();
-    const endpoint = new URL(S3_SERVER.endpoint);
-    proxy = await FaultProxy.start({ host: endpoint.hostname, port: Number(endpoint.port) });
-    bucket = await createTestBucket(`mem-${backend}`);
-    running = await startBackend(storageEnv(backend, bucket, S3_SERVER, proxy.url), {
+    running = await startProxiedBackend(backend, `mem-${backend}`, {
       partSize: PART,
       partConcurrency: 2,
       requestTimeoutMs: 10_000,
     });
+    ({ proxy, bucket } = running);
   });
 
-  afterAll(async () => {
-    await running?.close();
-    await proxy?.close();
-    if (bucket) await deleteTestBucket(bucket);
-  });
+  afterAll(() => running?.close());
 
   beforeEach(() => {
     proxy.setMode({ kind: 'pass' });

@@ -13,26 +13,18 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { IntegrityError } from '../../src/credentials/index.js';
-import { FaultProxy } from '../reliability/support/fault-proxy.js';
+import type { FaultProxy } from '../reliability/support/fault-proxy.js';
 import {
   objectExists,
+  type ProxiedBackend,
   readAll,
   rejectionOf,
-  type RunningBackend,
   sha256Of,
-  startBackend,
+  startProxiedBackend,
   STORAGE_BACKENDS,
-  storageEnv,
   zipLike,
 } from '../support/backends.js';
-import {
-  createTestBucket,
-  createTestS3Client,
-  deleteTestBucket,
-  listIncompleteUploads,
-  requireS3Server,
-  S3_SERVER,
-} from '../support/test-servers.js';
+import { createTestS3Client, listIncompleteUploads } from '../support/test-servers.js';
 
 const MiB = 1024 * 1024;
 const PART = 5 * MiB;
@@ -51,9 +43,9 @@ async function openDescriptorsOf(file: string): Promise<string[]> {
 }
 
 describe.each(STORAGE_BACKENDS)('%s backend: an fs read stream of a whole file', (backend) => {
+  let running: ProxiedBackend;
   let proxy: FaultProxy;
   let bucket: string;
-  let running: RunningBackend;
   let work: string;
   let spoolDir: string;
   let watcher: FSWatcher;
@@ -61,29 +53,24 @@ describe.each(STORAGE_BACKENDS)('%s backend: an fs read stream of a whole file',
   let spooled: string[];
 
   beforeAll(async () => {
-    await requireS3Server();
-    const endpoint = new URL(S3_SERVER.endpoint);
-    proxy = await FaultProxy.start({ host: endpoint.hostname, port: Number(endpoint.port) });
-    bucket = await createTestBucket(`file-${backend}`);
     work = await mkdtemp(path.join(tmpdir(), 'nct-file-uploads-'));
     spoolDir = await mkdtemp(path.join(tmpdir(), 'nct-file-spool-'));
     watcher = watch(
       spoolDir,
       (_event, name) => name && !spooled.includes(name) && spooled.push(name),
     );
-    running = await startBackend(storageEnv(backend, bucket, S3_SERVER, proxy.url), {
+    running = await startProxiedBackend(backend, `file-${backend}`, {
       partSize: PART,
       partConcurrency: 2,
       requestTimeoutMs: 10_000,
       spoolDir,
     });
+    ({ proxy, bucket } = running);
   });
 
   afterAll(async () => {
     watcher?.close();
     await running?.close();
-    await proxy?.close();
-    if (bucket) await deleteTestBucket(bucket);
     if (work) await rm(work, { recursive: true, force: true });
     if (spoolDir) await rm(spoolDir, { recursive: true, force: true });
   });

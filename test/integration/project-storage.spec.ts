@@ -7,25 +7,19 @@ import {
   InvalidProjectError,
 } from '../../src/credentials/index.js';
 import {
+  type BackendOnTestBucket,
   objectExists,
   readAll,
   rejectionOf,
-  type RunningBackend,
   sha256Of,
   startBackend,
+  startOnTestBucket,
   STORAGE_BACKENDS,
   storageEnv,
   streamOf,
   zipLike,
 } from '../support/backends.js';
-import {
-  createTestBucket,
-  createTestS3Client,
-  deleteTestBucket,
-  listIncompleteUploads,
-  requireS3Server,
-  S3_SERVER,
-} from '../support/test-servers.js';
+import { createTestS3Client, listIncompleteUploads, S3_SERVER } from '../support/test-servers.js';
 
 const MiB = 1024 * 1024;
 const s3 = createTestS3Client();
@@ -43,19 +37,15 @@ async function readWithPlainClient(bucket: string, key: string) {
 }
 
 describe.each(STORAGE_BACKENDS)('%s backend on a real S3 server (Swift s3api)', (backend) => {
+  let running: BackendOnTestBucket;
   let bucket: string;
-  let running: RunningBackend;
 
   beforeAll(async () => {
-    await requireS3Server();
-    bucket = await createTestBucket(`it-${backend}`);
-    running = await startBackend(storageEnv(backend, bucket));
+    running = await startOnTestBucket(backend, `it-${backend}`);
+    ({ bucket } = running);
   });
 
-  afterAll(async () => {
-    await running?.close();
-    if (bucket) await deleteTestBucket(bucket);
-  });
+  afterAll(() => running?.close());
 
   describe('round trips byte for byte', () => {
     // Smaller round trips, on every implementation: test/contract/projects.contract.spec.ts.

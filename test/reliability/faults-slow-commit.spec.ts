@@ -23,6 +23,7 @@ import { S3ObjectStore } from '../../src/credentials/store/s3-object-store.js';
 import {
   sha256Of,
   startBackend,
+  startS3Proxy,
   STORAGE_BACKENDS,
   type StorageBackend,
   storageEnv,
@@ -34,7 +35,8 @@ import {
   requireS3Server,
   S3_SERVER,
 } from '../support/test-servers.js';
-import { type FaultMode, FaultProxy } from './support/fault-proxy.js';
+import { PART_SIZE, SLACK_MS } from './support/deadlines.js';
+import type { FaultMode, FaultProxy } from './support/fault-proxy.js';
 import { describeError, errorEvidence, type Trial, trial } from './support/results.js';
 import {
   expectNoIncompleteUploads,
@@ -49,13 +51,8 @@ import {
 const DELAY_MS = 3_000;
 /** The request deadline: longer than the delay, so that only the upload's deadline can fire. */
 const REQUEST_TIMEOUT_MS = 6_000;
-/** What a call may take beyond its bound (timers, the event loop of a loaded machine). */
-const SLACK_MS = 2_000;
 /** The request deadline of a second store: shorter than the delay (the answer comes too late). */
 const SHORT_REQUEST_TIMEOUT_MS = 1_500;
-const PART_SIZE = 5 * MiB;
-
-const s3Port = Number(new URL(S3_SERVER.endpoint).port);
 
 function storeFor(
   backend: StorageBackend,
@@ -107,7 +104,7 @@ describe.each(STORAGE_BACKENDS)('a server that answers late, on the %s backend',
 
   beforeAll(async () => {
     await requireS3Server();
-    proxy = await FaultProxy.start({ host: '127.0.0.1', port: s3Port });
+    proxy = await startS3Proxy();
     bucket = await createTestBucket(`rel-slow-${backend}`);
     store = storeFor(backend, proxy.url);
     direct = storeFor(backend, S3_SERVER.endpoint);

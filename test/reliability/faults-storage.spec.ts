@@ -17,25 +17,17 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { StorageUnavailableError } from '../../src/credentials/index.js';
 import {
+  type ProxiedBackend,
   readAll,
   rejectionOf,
-  type RunningBackend,
   sha256Of,
-  startBackend,
+  startProxiedBackend,
   STORAGE_BACKENDS,
-  storageEnv,
   streamOf,
 } from '../support/backends.js';
-import {
-  createTestBucket,
-  deleteTestBucket,
-  listIncompleteUploads,
-  requireS3Server,
-  S3_SERVER,
-  startS3Server,
-  stopS3Server,
-} from '../support/test-servers.js';
-import { type FaultMode, FaultProxy } from './support/fault-proxy.js';
+import { listIncompleteUploads, startS3Server, stopS3Server } from '../support/test-servers.js';
+import { PART_SIZE, SLACK_MS } from './support/deadlines.js';
+import type { FaultMode, FaultProxy } from './support/fault-proxy.js';
 import { describeError, errorEvidence, type Trial, trial, within } from './support/results.js';
 import {
   expectHealthy,
@@ -51,31 +43,24 @@ import { AbortMultipartUploadCommand } from '@aws-sdk/client-s3';
 /** Deadlines of the backends under test: small, so that a hang shows within seconds. */
 const REQUEST_TIMEOUT_MS = 3_000;
 const UPLOAD_TIMEOUT_MS = 12_000;
-/** What a call may take beyond its deadline (timers, the event loop). */
-const SLACK_MS = 2_000;
 /** How long past its deadline (and slack) a call is waited for before it counts as hung. */
 const HANG_MS = 8_000;
 /** How long a library may take to remove parts it could not abort while the server was away. */
 const CLEANUP_GRACE_MS = 5_000;
-const PART_SIZE = 5 * MiB;
-
-const s3Port = Number(new URL(S3_SERVER.endpoint).port);
 
 describe.each(STORAGE_BACKENDS)('faults on the %s backend (real S3 server)', (backend) => {
+  let running: ProxiedBackend;
   let proxy: FaultProxy;
   let bucket: string;
-  let running: RunningBackend;
 
   beforeAll(async () => {
-    await requireS3Server();
-    proxy = await FaultProxy.start({ host: '127.0.0.1', port: s3Port });
-    bucket = await createTestBucket(`rel-faults-${backend}`);
-    running = await startBackend(storageEnv(backend, bucket, undefined, proxy.url), {
+    running = await startProxiedBackend(backend, `rel-faults-${backend}`, {
       requestTimeoutMs: REQUEST_TIMEOUT_MS,
       uploadTimeoutMs: UPLOAD_TIMEOUT_MS,
       partSize: PART_SIZE,
       partConcurrency: 2,
     });
+    ({ proxy, bucket } = running);
   });
 
   afterEach(async () => {
@@ -92,11 +77,7 @@ describe.each(STORAGE_BACKENDS)('faults on the %s backend (real S3 server)', (ba
     }
   });
 
-  afterAll(async () => {
-    await running?.close();
-    await proxy?.close();
-    if (bucket) await deleteTestBucket(bucket);
-  });
+  afterAll(() => running?.close());
 
   interface FaultCase {
     /** The row in RELIABILITY.md. */

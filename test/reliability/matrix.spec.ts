@@ -23,15 +23,14 @@ import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { CredentialsError, type ProjectBody } from '../../src/credentials/index.js';
-import { sha256Of, storageEnv } from '../support/backends.js';
+import { sha256Of, startS3Proxy, storageEnv } from '../support/backends.js';
 import {
   AUTH_REGISTRY,
   createTestBucket,
   deleteTestBucket,
   requireS3Server,
-  S3_SERVER,
 } from '../support/test-servers.js';
-import { FaultProxy, type FaultMode } from './support/fault-proxy.js';
+import type { FaultMode } from './support/fault-proxy.js';
 import {
   allCells,
   BODIES,
@@ -47,8 +46,8 @@ import {
   type MatrixBackend,
   MiB,
   observeAfterMs,
-  SLACK_MS,
 } from './support/matrix.js';
+import { SLACK_MS } from './support/deadlines.js';
 import {
   type Cut,
   fileBody,
@@ -87,7 +86,6 @@ const FULL_DISK_BYTES = 4 * MiB;
 /** `ulimit -f` of the file size limit cells, in 1 KiB blocks (bash): 8 MiB. */
 const FILE_SIZE_LIMIT_BLOCKS = 8 * 1024;
 
-const s3Port = Number(new URL(S3_SERVER.endpoint).port);
 const slug = (text: string) =>
   text
     .toLowerCase()
@@ -219,10 +217,7 @@ describe.each(MATRIX_BACKENDS)('the matrix on the %s backend', (backend: MatrixB
     for (const body of BODIES) {
       const spoolDir = path.join(work, `spool-${slug(body)}`);
       await mkdir(spoolDir);
-      const proxy =
-        backend === 'filesystem'
-          ? undefined
-          : await FaultProxy.start({ host: '127.0.0.1', port: s3Port });
+      const proxy = backend === 'filesystem' ? undefined : await startS3Proxy();
       const bucket =
         backend === 'filesystem'
           ? `mx-${slug(body)}`

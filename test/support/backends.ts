@@ -10,7 +10,15 @@ import {
   type CredentialsModuleOptions,
 } from '../../src/credentials/index.js';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
-import { AUTH_REGISTRY, createTestS3Client, S3_SERVER } from './test-servers.js';
+import { FaultProxy } from '../reliability/support/fault-proxy.js';
+import {
+  AUTH_REGISTRY,
+  createTestBucket,
+  createTestS3Client,
+  deleteTestBucket,
+  requireS3Server,
+  S3_SERVER,
+} from './test-servers.js';
 
 export type StorageBackend = 'aws' | 'local';
 export const STORAGE_BACKENDS: StorageBackend[] = ['aws', 'local'];
@@ -83,6 +91,90 @@ export async function startBackend(
     credentials: moduleRef.get<Credentials>(CREDENTIALS_PROVIDER),
     close: () => moduleRef.close(),
   };
+}
+
+/** The module on a storage backend with a test bucket of its own on the S3 test server. */
+export interface BackendOnTestBucket extends RunningBackend {
+  bucket: string;
+}
+
+/** `BackendOnTestBucket` that reaches the server through `proxy`. */
+export interface ProxiedBackend extends BackendOnTestBucket {
+  proxy: FaultProxy;
+}
+
+/**
+ * What `start` builds, holding a resource made for it: `release` frees the resource when `start`
+ * fails, and after the built backend's own `close()` (even when that fails).
+ */
+async function holding<T extends RunningBackend>(
+  start: () => Promise<T>,
+  release: () => Promise<void>,
+): Promise<T> {
+  let running: T;
+  try {
+    running = await start();
+  } catch (err) {
+    await release();
+    throw err;
+  }
+  return {
+    ...running,
+    close: async () => {
+      try {
+        await running.close();
+      } finally {
+        await release();
+      }
+    },
+  };
+}
+
+/**
+ * Builds the module on `backend` (from `storageEnv` and `options`) against a new test bucket
+ * named after `bucketPrefix` on the S3 test server, reached at `endpoint`. Fails with how to
+ * start the server when it is down. `close()` closes the module and deletes the bucket.
+ */
+export async function startOnTestBucket(
+  backend: StorageBackend,
+  bucketPrefix: string,
+  options: CredentialsModuleOptions = {},
+  endpoint: string = S3_SERVER.endpoint,
+): Promise<BackendOnTestBucket> {
+  await requireS3Server();
+  const bucket = await createTestBucket(bucketPrefix);
+  return holding(
+    async () => ({
+      ...(await startBackend(storageEnv(backend, bucket, S3_SERVER, endpoint), options)),
+      bucket,
+    }),
+    () => deleteTestBucket(bucket),
+  );
+}
+
+/** A `FaultProxy` in front of the S3 test server (in `pass` mode until told otherwise). */
+export function startS3Proxy(): Promise<FaultProxy> {
+  const server = new URL(S3_SERVER.endpoint);
+  return FaultProxy.start({ host: server.hostname, port: Number(server.port) });
+}
+
+/**
+ * `startOnTestBucket` with a `FaultProxy` between the module and the S3 test server, to see its
+ * requests on the wire and to inject faults. `close()` closes the proxy too.
+ */
+export async function startProxiedBackend(
+  backend: StorageBackend,
+  bucketPrefix: string,
+  options: CredentialsModuleOptions = {},
+): Promise<ProxiedBackend> {
+  const proxy = await startS3Proxy();
+  return holding(
+    async () => ({
+      ...(await startOnTestBucket(backend, bucketPrefix, options, proxy.url)),
+      proxy,
+    }),
+    () => proxy.close(),
+  );
 }
 
 /** An empty ZIP archive: just the end-of-central-directory record. */

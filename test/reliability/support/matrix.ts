@@ -3,6 +3,8 @@
  * combinations apply. Every combination is a cell: an applicable one runs (matrix.spec.ts), an
  * inapplicable one is recorded with its reason, so RELIABILITY.md lists it instead of dropping it.
  */
+import { PART_SIZE } from './deadlines.js';
+
 export const MiB = 1024 * 1024;
 
 /**
@@ -12,12 +14,9 @@ export const MiB = 1024 * 1024;
 export const MATRIX_SETTINGS = {
   requestTimeoutMs: 2_000,
   uploadTimeoutMs: 5_000,
-  partSize: 5 * MiB,
+  partSize: PART_SIZE,
   partConcurrency: 2,
 } as const;
-
-/** What a call may take beyond its deadline (issue 10: "within its deadline plus 2 s"). */
-export const SLACK_MS = 2_000;
 
 export const BODIES = [
   'Buffer, one part',
