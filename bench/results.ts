@@ -41,6 +41,8 @@ export interface TransferFigure extends RowFields {
   mibps: number;
   /** CPU of the row's process, % of one core (null: not measured). */
   cpuPct: number | null;
+  /** The Swift server's CPU time over the median transfer time, in % of one core. */
+  serverCpuPct: number;
   ms: number[];
 }
 
@@ -114,6 +116,7 @@ export function transferFigures(samples: TransferSamples[]): TransferFigure[] {
     maxMs: Math.max(...s.ms),
     mibps: mibPerS(s.bytes, median(s.ms)),
     cpuPct: s.cpuMs.length ? (median(s.cpuMs) / median(s.ms)) * 100 : null,
+    serverCpuPct: (median(s.serverCpuMs) / median(s.ms)) * 100,
     ms: s.ms,
   }));
 }

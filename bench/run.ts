@@ -41,13 +41,23 @@ import { transferBench } from './transfer.js';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
 const QUICK = process.env.BENCH_QUICK === '1';
+/**
+ * Focus mode for working on one path: BENCH_ROWS=<regex of row ids> (BENCH_SIZES=<MiB,...>,
+ * BENCH_RUNS=<n>) runs only those transfer rows, prints their medians and writes nothing.
+ */
+const FOCUS = process.env.BENCH_ROWS ? new RegExp(process.env.BENCH_ROWS) : undefined;
 const started = now();
 const log = (line: string) =>
   process.stderr.write(`[bench ${((now() - started) / 1000).toFixed(1).padStart(5)} s] ${line}\n`);
 
-const SIZES = (QUICK ? [1, 16] : [1, 64, 512]).map((m) => m * MiB);
+const SIZES = (
+  process.env.BENCH_SIZES?.split(',').map(Number) ?? (QUICK ? [1, 16] : [1, 64, 512])
+).map((m) => m * MiB);
+const RUNS = QUICK ? { [MiB]: 2, [16 * MiB]: 1 } : { [MiB]: 41, [64 * MiB]: 7, [512 * MiB]: 5 };
 const PLAN = {
-  runs: QUICK ? { [MiB]: 2, [16 * MiB]: 1 } : { [MiB]: 41, [64 * MiB]: 7, [512 * MiB]: 5 },
+  runs: process.env.BENCH_RUNS
+    ? Object.fromEntries(SIZES.map((b) => [b, Number(process.env.BENCH_RUNS)]))
+    : RUNS,
   memorySizes: SIZES.filter((b) => b > MiB),
   memoryReps: QUICK ? 1 : 3,
   registry: { calls: 10_000, callers: 100, cachedCalls: 10_000, uncachedCalls: 200 },
@@ -115,8 +125,17 @@ async function main(): Promise<void> {
     for (const bytes of SIZES) await ensureDataFile(bytes);
     await createBucket(admin, BUCKET);
     const curl = await hasCurl();
-    const rows = ROWS.filter((r) => curl || r.client !== 'curl');
+    const rows = ROWS.filter((r) => (curl || r.client !== 'curl') && (FOCUS?.test(r.id) ?? true));
     log(`data files and bucket ready${curl ? '' : '; curl is missing: no limit rows'}`);
+    if (FOCUS) {
+      const { samples } = await transferBench(admin, { rows, sizes: SIZES, runs: PLAN.runs, log });
+      for (const f of transferFigures(samples)) {
+        const cpu = `, CPU ${f.cpuPct?.toFixed(0) ?? '?'}% + server ${f.serverCpuPct.toFixed(0)}%`;
+        const runs = f.ms.map((ms) => ms.toFixed(0)).join(' ');
+        log(`${f.row} ${f.sizeMiB} MiB: ${f.mibps.toFixed(1)} MiB/s${cpu} (ms: ${runs})`);
+      }
+      return;
+    }
 
     const startup = await startupBench(PLAN.startupRuns);
     log(`start-up: ${PLAN.startupRuns} runs per backend and the loaded-files proof`);

@@ -3,6 +3,7 @@
  * concurrent test run is never disturbed; stopped at the end, also on failure or Ctrl-C.
  */
 import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT, S3 } from './common.js';
 
@@ -68,4 +69,24 @@ export async function swiftContainerUsage(
     }
     marker = page[page.length - 1].name;
   }
+}
+
+/**
+ * CPU time (ms, user + system) the bench's Swift processes have used so far, from /proc (0 where
+ * there is no /proc): the server's share of a transfer on the cores it shares with the client.
+ */
+export function serverCpuMs(): number {
+  let ticks = 0;
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(S3.base)) continue;
+      // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return ticks * 10; // USER_HZ is 100 on Linux
 }

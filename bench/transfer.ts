@@ -14,6 +14,7 @@ import { DEFAULT_TRANSFER_SETTINGS } from '../src/credentials/config/transfer-se
 import { BUCKET, dataFile, MiB, now, SINK_DIR } from './common.js';
 import { boto3Host, type Boto3Info, curlHost, deleteObject, type Host } from './contenders.js';
 import type { ContenderRow } from './rows.js';
+import { serverCpuMs } from './servers.js';
 import { WorkerHost } from './worker-client.js';
 
 /** Every run of one row at one size. */
@@ -23,6 +24,8 @@ export interface TransferSamples {
   ms: number[];
   /** CPU time of the row's process per transfer (not measured for curl). */
   cpuMs: number[];
+  /** CPU time of the Swift server's processes per transfer. */
+  serverCpuMs: number[];
 }
 
 export interface TransferPlan {
@@ -84,17 +87,25 @@ export async function transferBench(
   await mkdir(SINK_DIR, { recursive: true });
   const { hostOf, boto3 } = await startHosts(plan.rows);
   const samples = new Map<string, TransferSamples>();
-  const record = (row: ContenderRow, bytes: number, t: { ms: number; cpuMs?: number }) => {
+  const record = (
+    row: ContenderRow,
+    bytes: number,
+    t: { ms: number; cpuMs?: number; serverCpuMs: number },
+  ) => {
     const id = `${row.id}|${bytes}`;
-    const entry = samples.get(id) ?? { row: row.id, bytes, ms: [], cpuMs: [] };
+    const entry = samples.get(id) ?? { row: row.id, bytes, ms: [], cpuMs: [], serverCpuMs: [] };
     samples.set(id, entry);
     entry.ms.push(t.ms);
+    entry.serverCpuMs.push(t.serverCpuMs);
     if (t.cpuMs !== undefined) entry.cpuMs.push(t.cpuMs);
   };
   const uploads = plan.rows.filter((r) => r.direction === 'upload');
   const downloads = plan.rows.filter((r) => r.direction === 'download');
-  const run = (row: ContenderRow, file: string, key: string) =>
-    (hostOf.get(row.id) as Host).run(row, { file, key, sink: sinkOf(row.id) });
+  const run = async (row: ContenderRow, file: string, key: string) => {
+    const server = serverCpuMs();
+    const timed = await (hostOf.get(row.id) as Host).run(row, { file, key, sink: sinkOf(row.id) });
+    return { ...timed, serverCpuMs: serverCpuMs() - server };
+  };
   try {
     // Warm-up (untimed): connections, lazily loaded code, the Buffer rows' first read.
     const warm = dataFile(plan.sizes[0]);
