@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { IntegrityError, InvalidProjectError } from '../errors.js';
 import type { PartSource } from '../store/object-store.js';
 import type { ChunkSource } from './spool-file.js';
+import { sha256Worker } from '../util/sha256-worker.js';
 
 /** A SHA-256 as `UploadOptions.sha256` takes it: 64 lower-case hex digits. */
 const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -35,14 +35,16 @@ export function assertSuppliedDigest(supplied: string | undefined, actual: strin
 /**
  * A stream longer than one part whose SHA-256 the caller supplied: sent as it arrives, with no
  * spool file. The store takes it part by part (`readPart`, in order, each into a buffer of its
- * own, so memory stays at partSize x partConcurrency), hashing and counting on the way, and
- * asks `verify()` before completing: a digest that does not match is an `IntegrityError`, and
- * the upload is aborted. `discard()` stops the caller's stream when the upload ended early.
+ * own, so memory stays at partSize x partConcurrency), counting on the way and hashing each part
+ * as it is filled (in the SHA-256 worker when the part buffers are shared memory, while the next
+ * part is read), and asks `verify()` before completing: a digest that does not match is an
+ * `IntegrityError`, and the upload is aborted. `discard()` stops the caller's stream when the
+ * upload ended early.
  */
 export interface StreamedBody extends PartSource {
   kind: 'streamed';
   readPart(into: Buffer): Promise<number>;
-  verify(): void;
+  verify(): Promise<void>;
   discard(): Promise<void>;
 }
 
@@ -53,12 +55,14 @@ export function streamedWithDigest(
   maxProjectSize: number,
   errors: { tooLarge(): InvalidProjectError; unreadable(err: unknown): InvalidProjectError },
 ): StreamedBody {
-  const hash = createHash('sha256');
+  const hash = sha256Worker.running();
+  /** The worker's read of each part buffer: a buffer is refilled once the worker has hashed it. */
+  const hashing = new WeakMap<ArrayBufferLike, Promise<void>>();
   const unread = [...head];
   let size = 0;
   let ended = false;
   let actual: string | undefined;
-  /** The rest of a chunk that did not fit in the last part (already hashed and counted). */
+  /** The rest of a chunk that did not fit in the last part (already counted). */
   let leftover: Buffer | undefined;
   let failure: { error: unknown } | undefined;
 
@@ -82,7 +86,6 @@ export function streamedWithDigest(
     }
     size += chunk.length;
     if (size > maxProjectSize) throw errors.tooLarge();
-    hash.update(chunk);
     return chunk;
   };
 
@@ -90,6 +93,7 @@ export function streamedWithDigest(
     if (failure) throw failure.error;
     let filled = 0;
     try {
+      await hashing.get(into.buffer);
       while (filled < into.length) {
         const chunk = await nextChunk();
         if (chunk === undefined) break;
@@ -98,6 +102,7 @@ export function streamedWithDigest(
         filled += taken;
         if (taken < chunk.length) leftover = chunk.subarray(taken);
       }
+      if (filled > 0) hashing.set(into.buffer, hash.update(into.subarray(0, filled)));
     } catch (error) {
       failure = { error };
       throw error;
@@ -107,9 +112,9 @@ export function streamedWithDigest(
 
   // Reads are served one after the other, in the order they were asked for.
   let queue: Promise<unknown> = Promise.resolve();
-  const verify = () => {
+  const verify = async () => {
     if (!ended || leftover) throw new Error('the project was not read to its end');
-    actual ??= hash.digest('hex');
+    actual ??= await hash.digest();
     assertSuppliedDigest(sha256, actual);
   };
 
@@ -131,13 +136,17 @@ export function streamedWithDigest(
     stream: () =>
       Readable.from(
         (async function* () {
-          for (let chunk = await nextChunk(); chunk; chunk = await nextChunk()) yield chunk;
-          verify();
+          for (let chunk = await nextChunk(); chunk; chunk = await nextChunk()) {
+            await hash.update(chunk);
+            yield chunk;
+          }
+          await verify();
         })(),
         { objectMode: false },
       ),
     async discard() {
       if (!ended) source.stop();
+      if (actual === undefined) hash.dispose();
     },
   };
 }

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { deadline, raceAbort } from '../util/deadline.js';
 import type { PartSource } from './object-store.js';
+import { sharedBuffer } from '../util/sha256-worker.js';
 import type { AbortOutcome } from './pending-aborts.js';
 import { answerMissed } from './storage-errors.js';
 
@@ -170,11 +171,12 @@ export async function uploadInParts(
 
     // At most `concurrency` workers, each taking the next part number until none is left, and
     // each with one buffer of its own, allocated on its first part and refilled for the next
-    // (outside Node's shared pool: a part-sized block returned to the system as one piece).
+    // (outside Node's pool: a part-sized block returned to the system as one piece; in shared
+    // memory, so that the SHA-256 worker can hash it in place while the main thread goes on).
     let next = 1;
     const worker = async (): Promise<void> => {
       let buffer: Buffer | undefined;
-      const ownBuffer = () => (buffer ??= Buffer.allocUnsafeSlow(partSize));
+      const ownBuffer = () => (buffer ??= sharedBuffer(partSize));
       while (!stop.signal.aborted && !ended && next <= partCount) {
         const partNumber = next++;
         await sendOne(partNumber, ownBuffer).catch(fail);
@@ -187,7 +189,7 @@ export async function uploadInParts(
 
     await body.assertUnchanged?.();
     parts.sort((a, b) => a.partNumber - b.partNumber);
-    body.verify?.();
+    await body.verify?.();
     committing = true;
     await requests.complete(id, parts, signal);
   } catch (err) {

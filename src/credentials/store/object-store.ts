@@ -34,8 +34,8 @@ export interface PartSource {
    * bytes read so far.
    */
   readPart?(into: Buffer): Promise<number>;
-  /** Throws (an `IntegrityError`) when the bytes read do not match `sha256`; before completing. */
-  verify?(): void;
+  /** Rejects (an `IntegrityError`) when the bytes read do not match `sha256`; before completing. */
+  verify?(): Promise<void>;
   /** Told the bytes of each part the store has sent (the upload's progress). */
   reportSent?(bytes: number): void;
 }

@@ -11,6 +11,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { loadAdapter } from '../util/optional-peer.js';
+import { isShared, sha256Worker } from '../util/sha256-worker.js';
 import type { TransferSettings } from '../config/transfer-settings.js';
 import { singlePut, uploadInParts } from './multipart-upload.js';
 import { PendingAborts } from './pending-aborts.js';
@@ -43,27 +44,38 @@ export interface S3StoreConfig {
 }
 
 /**
+ * The SHA-256 of each part in shared memory, taken in the SHA-256 worker before it is sent (by
+ * the part's bytes), for the signer: it would otherwise hash each part again on the main thread.
+ */
+const partHashes = new WeakMap<object, string>();
+
+/**
  * The `x-amz-content-sha256` of an upload request, so that the SDK's signer does not hash the
  * body again: for PutObject the SHA-256 the module already computed (the body is still signed,
  * and the server checks it), for UploadPart `UNSIGNED-PAYLOAD` where `unsignedParts` (HTTPS
- * without `signParts`: TLS protects each part). `undefined`: let the signer hash it (the server
- * then checks the part's bytes against it).
+ * without `signParts`: TLS protects each part), else the part's SHA-256 from the
+ * worker (the server checks the part's bytes against it). `undefined`: let the signer hash it.
  */
 function payloadHash(
   command: string | undefined,
   input: unknown,
   unsignedParts: boolean,
 ): string | undefined {
+  if (command === 'UploadPartCommand') {
+    if (unsignedParts) return 'UNSIGNED-PAYLOAD';
+    return partHashes.get((input as { Body: object }).Body);
+  }
   if (command === 'PutObjectCommand') {
     return (input as { Metadata?: Record<string, string> }).Metadata?.[SHA256_METADATA_KEY];
   }
-  if (command === 'UploadPartCommand' && unsignedParts) return 'UNSIGNED-PAYLOAD';
   return undefined;
 }
 
 /** The object store on S3 (or an S3-compatible server) through `@aws-sdk/client-s3`. */
 export class S3ObjectStore implements ObjectStore {
   private readonly client: S3Client;
+  /** Whether parts are signed with their SHA-256 (taken in the worker when they are shared). */
+  private readonly hashParts: boolean;
   private readonly pendingAborts = new PendingAborts((bucket, key, uploadId) =>
     this.metadataCall({ operation: 'abort of a multipart upload', bucket, key }, (abortSignal) =>
       this.client.send(
@@ -78,6 +90,7 @@ export class S3ObjectStore implements ObjectStore {
     // No endpoint: AWS itself, over HTTPS.
     const tls = config.endpoint === undefined || new URL(config.endpoint).protocol === 'https:';
     const unsignedParts = tls && !transfer.signParts;
+    this.hashParts = !unsignedParts;
     this.client = new S3Client({
       region: config.region,
       endpoint: config.endpoint,
@@ -170,6 +183,9 @@ export class S3ObjectStore implements ObjectStore {
           },
           // Bounded by the client's request and socket timeouts, retried by the SDK.
           sendPart: async (uploadId, partNumber, data, abortSignal) => {
+            if (this.hashParts && isShared(data)) {
+              partHashes.set(data, await sha256Worker.digest(data));
+            }
             const sent = await client.send(
               new UploadPartCommand({
                 Bucket: bucket,
