@@ -119,6 +119,11 @@ const SPOOL_LIMIT_CHILD = fileURLToPath(
   new URL('./support/spool-limit-child.mjs', import.meta.url),
 );
 
+/** The request line of CreateMultipartUpload of `key`. */
+function createRequest(bucket: string, key: string): RegExp {
+  return new RegExp(`^POST /${bucket}/${key.replace(/[.]/g, '\\.')}\\?uploads`);
+}
+
 /** The request line of the step that makes an upload visible: PutObject or CompleteMultipartUpload. */
 function commitRequest(bucket: string, key: string): RegExp {
   const at = `/${bucket}/${key.replace(/[.]/g, '\\.')}`;
@@ -422,6 +427,7 @@ describe.each(MATRIX_BACKENDS)('the matrix on the %s backend', (backend: MatrixB
     };
     if (fault === 'caller abort before the call') abort('before the call');
     const whileRead = fault === 'caller abort while the body is read';
+    const creating = fault === 'caller abort while the upload is created';
     let stream: Readable | undefined;
     if (cell.body === 'fs read stream') {
       stream = await fileBody(data);
@@ -440,12 +446,13 @@ describe.each(MATRIX_BACKENDS)('the matrix on the %s backend', (backend: MatrixB
     } else if (fault === 'caller abort mid-parts') {
       const midParts = MATRIX_SETTINGS.partSize + MiB;
       if (await untilWritten(rig, midParts, settled)) abort(`after ${midParts} bytes written`);
-    } else if (fault === 'caller abort during the commit') {
+    } else if (rig.proxy && (fault === 'caller abort during the commit' || creating)) {
       const held = await msUntil(
         async () => (rig.proxy?.stats.delayedResponses ?? 0) > 0,
         MATRIX_SETTINGS.uploadTimeoutMs,
       );
-      if (held !== undefined) abort("while the commit's answer is held");
+      if (held !== undefined)
+        abort(`while the answer to the ${creating ? 'create' : 'commit'} is held`);
     }
     const outcome = await within(settled, timeoutMs, `the call (${cell.body})`);
     if (abortedAt === undefined) t.metric('aborted', 'never: the call settled first');
@@ -555,6 +562,14 @@ describe.each(MATRIX_BACKENDS)('the matrix on the %s backend', (backend: MatrixB
             kind: 'delay-response',
             match: commitRequest(base.bucket, key),
             delayMs: MATRIX_SETTINGS.uploadTimeoutMs + 2_000,
+            times: 1,
+          };
+        } else if (fault === 'caller abort while the upload is created') {
+          // The upload id comes after the abort: the upload must be aborted once it does.
+          mode = {
+            kind: 'delay-response',
+            match: createRequest(base.bucket, key),
+            delayMs: 1_500,
             times: 1,
           };
         } else if (fault === 'caller abort during the commit') {
@@ -736,7 +751,7 @@ describe.each(MATRIX_BACKENDS)('the matrix on the %s backend', (backend: MatrixB
    * ends with the typed error and gives no more bytes. Either way within one request deadline
    * plus the slack.
    */
-  it('caller abort of a download into a stream: before the call, mid-download', async () => {
+  it('caller abort of a download into a stream: before the call, while it is opened, mid-download', async () => {
     const rig = rigs.get('Buffer, several parts')!;
     const key = 'caller-abort-download.zip';
     const data = randomZip(12 * MiB);
@@ -766,6 +781,48 @@ describe.each(MATRIX_BACKENDS)('the matrix on the %s backend', (backend: MatrixB
         expect(ms).toBeLessThanOrEqual(bound);
       },
     );
+
+    const { proxy } = rig;
+    if (proxy) {
+      await trial(
+        { category: 'faults', group: 'caller abort of a download: while it is opened', backend },
+        async (t) => {
+          // The GET reaches the server; its answer is held while the caller aborts.
+          proxy.resetStats();
+          proxy.setMode({
+            kind: 'delay-response',
+            match: new RegExp(`^GET /${rig.bucket}/${key.replace(/[.]/g, '\\.')}`),
+            delayMs: 1_500,
+            times: 1,
+          });
+          const controller = new AbortController();
+          const opening = rig.credentials
+            .downloadProject(rig.bucket, key, { signal: controller.signal })
+            .then(
+              (stream) => {
+                stream.destroy();
+                return 'a stream';
+              },
+              (err: Error) => err,
+            );
+          const held = await msUntil(async () => proxy.stats.delayedResponses > 0, 10_000);
+          const abortedAt = performance.now();
+          controller.abort(new Error('the caller gave up'));
+          const outcome = await within(opening, bound + HANG_MS, 'the download').finally(() =>
+            proxy.setMode({ kind: 'pass' }),
+          );
+          const ms = Math.round(performance.now() - abortedAt);
+          t.metric('answer held', held === undefined ? 'never' : 'yes');
+          t.metric('settled after', `${ms} ms`);
+          expect(held).toBeDefined();
+          expect(outcome).toBeInstanceOf(StorageUnavailableError);
+          expect(`${(outcome as Error).name}: ${(outcome as Error).message}`).toMatch(
+            CALLER_ABORTED,
+          );
+          expect(ms).toBeLessThanOrEqual(bound);
+        },
+      );
+    }
 
     await trial(
       { category: 'faults', group: 'caller abort of a download: mid-download', backend },

@@ -46,6 +46,7 @@ export const FAULTS = [
   'module shutdown mid-upload',
   'caller abort before the call',
   'caller abort while the body is read',
+  'caller abort while the upload is created',
   'caller abort mid-parts',
   'caller abort during the commit',
 ] as const;
@@ -63,6 +64,15 @@ export const isHttp = (body: BodyKind): boolean =>
   body === 'HTTP PUT' || body === 'HTTP multipart POST';
 
 export const isClientDisconnect = (fault: Fault): boolean => fault.startsWith('client disconnect');
+
+/** The moments of an abort that only a multipart upload has. */
+const isMultipartStep = (fault: Fault): boolean =>
+  fault === 'caller abort while the upload is created' || fault === 'caller abort mid-parts';
+
+/** The moments of an abort while one request is in flight (its answer held by the proxy). */
+const isRequestStep = (fault: Fault): boolean =>
+  fault === 'caller abort while the upload is created' ||
+  fault === 'caller abort during the commit';
 
 /** The caller aborts its `signal` (`TransferOptions`) at one moment of the upload. */
 export const isCallerAbort = (fault: Fault): boolean => fault.startsWith('caller abort');
@@ -96,8 +106,8 @@ const isSpoolFailure = (fault: Fault): boolean => fault.startsWith('spool write 
  * - the filesystem backend has no server in between: no server fault can reach it;
  * - a stream with a supplied sha256 is sent as it arrives, never spooled;
  * - the caller's signal: an HTTP client has none (its going away is the controller's signal), a
- *   Buffer is hashed synchronously (no moment "while read"), a body of one part has no parts,
- *   and the filesystem's commit is a rename (no request to abort during it).
+ *   Buffer is hashed synchronously (no moment "while read"), a body of one part has no
+ *   multipart upload, and the filesystem store sends no request (none to abort in flight).
  */
 export function notApplicable(
   body: BodyKind,
@@ -114,19 +124,19 @@ export function notApplicable(
     return 'an fs read stream of a whole file is uploaded from the file itself: it is never written to the spool file';
   }
   if (body === 'Readable with sha256' && isSpoolFailure(fault)) {
-    return 'a stream with a supplied sha256 is sent as it arrives: it is never written to the spool file';
+    return 'a stream with a supplied sha256 is sent as it arrives, never spooled';
   }
   if (isHttp(body) && isCallerAbort(fault)) {
-    return "an HTTP client has no AbortSignal: its going away (the client disconnect rows) is the controller's signal";
+    return 'an HTTP client has no AbortSignal (its going away: the client disconnect rows)';
   }
   if (isInMemory(body) && fault === 'caller abort while the body is read') {
-    return 'a Buffer is checked and hashed in one synchronous step of the call: there is no moment while it is read';
+    return 'a Buffer is hashed in one synchronous step: no moment while it is read';
   }
-  if (bodySize(body) <= MATRIX_SETTINGS.partSize && fault === 'caller abort mid-parts') {
-    return 'a body of one part is sent in a single request: there are no parts to abort between';
+  if (bodySize(body) <= MATRIX_SETTINGS.partSize && isMultipartStep(fault)) {
+    return 'one part, one request: no multipart upload to abort';
   }
-  if (backend === 'filesystem' && fault === 'caller abort during the commit') {
-    return 'the filesystem backend commits with one rename: there is no commit request in flight to abort';
+  if (backend === 'filesystem' && isRequestStep(fault)) {
+    return 'the filesystem store sends no request: none in flight to abort';
   }
   if (body === 'fs read stream' && CUT_MID_BODY.has(fault)) {
     return 'an fs read stream of a whole file is read by position from the file, not through the stream: there is no reader to go away mid-body';
