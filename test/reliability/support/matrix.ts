@@ -46,7 +46,7 @@ export const FAULTS = [
   'module shutdown mid-upload',
   'caller abort before the call',
   'caller abort while the body is read',
-  'caller abort while the upload is created',
+  'caller abort awaiting the upload id',
   'caller abort mid-parts',
   'caller abort during the commit',
 ] as const;
@@ -67,12 +67,11 @@ export const isClientDisconnect = (fault: Fault): boolean => fault.startsWith('c
 
 /** The moments of an abort that only a multipart upload has. */
 const isMultipartStep = (fault: Fault): boolean =>
-  fault === 'caller abort while the upload is created' || fault === 'caller abort mid-parts';
+  fault === 'caller abort awaiting the upload id' || fault === 'caller abort mid-parts';
 
 /** The moments of an abort while one request is in flight (its answer held by the proxy). */
 const isRequestStep = (fault: Fault): boolean =>
-  fault === 'caller abort while the upload is created' ||
-  fault === 'caller abort during the commit';
+  fault === 'caller abort awaiting the upload id' || fault === 'caller abort during the commit';
 
 /** The caller aborts its `signal` (`TransferOptions`) at one moment of the upload. */
 export const isCallerAbort = (fault: Fault): boolean => fault.startsWith('caller abort');
