@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { TransferOptions, UploadOptions } from '../../src/credentials/index.js';
 import { InMemoryCredentials } from '../../src/credentials/testing/index.js';
 import { sha256Of, zipLike } from '../support/backends.js';
-import { API_TOKEN, type RunningApp, startExampleApp } from './support/example-app.js';
+import { API_TOKEN, PLATFORMS, type RunningApp, startExampleApp } from './support/example-app.js';
 import { multipartBody, rawRequest } from './support/http-client.js';
 
 const MiB = 1024 * 1024;
@@ -25,15 +25,16 @@ async function eventually(check: () => boolean): Promise<boolean> {
 
 /**
  * What the controller hands a backend besides the body: the client's signal and the digest it
- * announced. The double stands for any backend (a custom one gets the same arguments).
+ * announced. The double stands for any backend (a custom one gets the same arguments). The same
+ * on Express and on Fastify.
  */
-describe('controller: transfer options reach the backend', () => {
+describe.each(PLATFORMS)('controller on %s: transfer options reach the backend', (platform) => {
   let double: InMemoryCredentials;
   let running: RunningApp;
 
   beforeAll(async () => {
     double = new InMemoryCredentials();
-    running = await startExampleApp(ENV, double);
+    running = await startExampleApp(ENV, double, platform);
   });
 
   afterAll(async () => {
@@ -82,6 +83,18 @@ describe('controller: transfer options reach the backend', () => {
     });
     expect(res.status).toBe(201);
     expect(lastUploadOptions()?.sha256).toBe(sha256Of(data));
+  });
+
+  it('POST passes no sha256 for a field sent after the file', async () => {
+    const data = zipLike(MiB);
+    const form = multipartBody('project_zip', data, {}, { sha256: sha256Of(data) });
+    const res = await rawRequest(`${running.url}/projects/form-digest-after.zip`, {
+      method: 'POST',
+      headers: { ...bearer, 'Content-Type': form.contentType },
+      body: form.body,
+    });
+    expect(res.status).toBe(201);
+    expect(lastUploadOptions()).toEqual({ signal: expect.any(AbortSignal) });
   });
 
   it('aborts the upload signal when the client goes away mid-body', async () => {

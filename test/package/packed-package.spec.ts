@@ -19,6 +19,7 @@ import {
   createTestBucket,
   deleteTestBucket,
   requireS3Server,
+  S3_SERVER,
 } from '../support/test-servers.js';
 
 /**
@@ -60,6 +61,41 @@ const CUSTOM_BACKEND_WORKS = {
 let work: string;
 let tarball: string;
 
+/**
+ * Runs the consumer's `typed.ts` (settings in code: a filesystem and a local instance) with no
+ * environment variable but PATH, the local backend's settings given for `bucket`, and checks
+ * both round trips and the file on disk, read with `nest-credentials/backend`.
+ */
+async function expectTypedSettingsWork(dir: string, bucket: string): Promise<void> {
+  const local = {
+    bucket,
+    registryHost: AUTH_REGISTRY.host,
+    minioEndpoint: S3_SERVER.endpoint,
+    minioAccessKey: S3_SERVER.accessKey,
+    minioSecretKey: S3_SERVER.secretKey,
+    minioRegion: S3_SERVER.region,
+  };
+  const result = await runConsumer(dir, {}, 'dist/typed.js', [JSON.stringify(local)]);
+  const size = 2 * 1024 * 1024 + 4;
+  expect(result).toEqual({
+    environment: [],
+    disk: {
+      backend: JSON.stringify({ backend: 'FilesystemCredentials' }),
+      stored: { bucket: 'typed-projects', key: 'typed-project', size, sha256: expect.any(String) },
+      sha256Matches: true,
+      roundTrip: true,
+      onDisk: true,
+    },
+    s3: {
+      backend: JSON.stringify({ backend: 'LocalCredentials' }),
+      stored: { bucket, key: 'typed-project', size, sha256: expect.any(String) },
+      sha256Matches: true,
+      roundTrip: true,
+    },
+    partSize: expect.any(Number),
+  });
+}
+
 function run(command: string, args: string[], cwd: string, env: Record<string, string> = {}) {
   return execFileSync(command, args, {
     cwd,
@@ -94,12 +130,17 @@ function createConsumer(
   return dir;
 }
 
-/** Runs the consumer without blocking this process, which serves the loopback ECR endpoint. */
+/**
+ * Runs the consumer (`dist/main.js`, or another compiled `entry` with `args`) without blocking
+ * this process, which serves the loopback ECR endpoint. Its environment is PATH and `env` only.
+ */
 async function runConsumer(
   dir: string,
   env: Record<string, string>,
+  entry = 'dist/main.js',
+  args: string[] = [],
 ): Promise<Record<string, unknown>> {
-  const { stdout } = await promisify(execFile)(process.execPath, ['dist/main.js'], {
+  const { stdout } = await promisify(execFile)(process.execPath, [entry, ...args], {
     cwd: dir,
     env: { PATH: process.env.PATH ?? '', ...env },
     encoding: 'utf8',
@@ -143,7 +184,7 @@ describe('the packed package in a separate application', () => {
     expect(shipped).not.toContain('sourceMappingURL');
   });
 
-  it('local: works with minio installed and no @aws-sdk at all', async () => {
+  it('local: works with minio installed and no @aws-sdk at all; typed settings in code with no environment', async () => {
     const dir = createConsumer('local-app', ['minio']);
     expect(existsSync(join(dir, 'node_modules/@aws-sdk'))).toBe(false);
     const bucket = await createTestBucket('consumer-local');
@@ -167,6 +208,7 @@ describe('the packed package in a separate application', () => {
         double: { token: 'double-token', stored: 1 },
         ...CUSTOM_BACKEND_WORKS,
       });
+      await expectTypedSettingsWork(dir, bucket);
       const aws = await runConsumer(dir, { ...storageEnv('aws', bucket) });
       expect(aws['config-error']).toContain('npm install @aws-sdk/client-s3');
     } finally {
@@ -174,12 +216,15 @@ describe('the packed package in a separate application', () => {
     }
   }, 240_000);
 
-  it('CommonJS app: require() loads the package and its backend and testing subpaths', async () => {
+  it('CommonJS app: require() loads the package and its backend and testing subpaths; typed settings in code with no environment', async () => {
     const dir = createConsumer('commonjs-app', ['minio'], 'commonjs');
     const compiled = readFileSync(join(dir, 'dist/main.js'), 'utf8');
     expect(compiled).toContain('require("nest-credentials")');
     expect(compiled).toContain('require("nest-credentials/backend")');
     expect(compiled).toContain('require("nest-credentials/testing")');
+    const typed = readFileSync(join(dir, 'dist/typed.js'), 'utf8');
+    expect(typed).toContain('require("nest-credentials")');
+    expect(typed).toContain('require("nest-credentials/backend")');
     const bucket = await createTestBucket('consumer-cjs');
     try {
       const result = await runConsumer(dir, { ...storageEnv('local', bucket) });
@@ -193,6 +238,7 @@ describe('the packed package in a separate application', () => {
         double: { token: 'double-token', stored: 1 },
         ...CUSTOM_BACKEND_WORKS,
       });
+      await expectTypedSettingsWork(dir, bucket);
     } finally {
       await deleteTestBucket(bucket);
     }

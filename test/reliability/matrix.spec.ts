@@ -22,7 +22,12 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { CredentialsError, type ProjectBody } from '../../src/credentials/index.js';
+import {
+  CredentialsError,
+  type ProjectBody,
+  StorageUnavailableError,
+  type UploadOptions,
+} from '../../src/credentials/index.js';
 import { sha256Of, startS3Proxy, storageEnv } from '../support/backends.js';
 import {
   AUTH_REGISTRY,
@@ -40,7 +45,8 @@ import {
   deadlineOf,
   type Fault,
   FAULTS,
-  isInMemory,
+  isCallerAbort,
+  isSpooled,
   MATRIX_BACKENDS,
   MATRIX_SETTINGS,
   type MatrixBackend,
@@ -62,6 +68,7 @@ import {
   startRig,
   storedBytes,
   untilSpooled,
+  untilWritten,
 } from './support/matrix-rig.js';
 import { openRawRequest, writeAll } from './support/raw-http.js';
 import {
@@ -110,6 +117,11 @@ const SPOOL_LIMIT_CHILD = fileURLToPath(
   new URL('./support/spool-limit-child.mjs', import.meta.url),
 );
 
+/** The request line of CreateMultipartUpload of `key`. */
+function createRequest(bucket: string, key: string): RegExp {
+  return new RegExp(`^POST /${bucket}/${key.replace(/[.]/g, '\\.')}\\?uploads`);
+}
+
 /** The request line of the step that makes an upload visible: PutObject or CompleteMultipartUpload. */
 function commitRequest(bucket: string, key: string): RegExp {
   const at = `/${bucket}/${key.replace(/[.]/g, '\\.')}`;
@@ -121,6 +133,18 @@ function inMemoryBody(kind: BodyKind, data: Buffer): ProjectBody | undefined {
   if (kind === 'Uint8Array') return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   return undefined;
 }
+
+const isStream = (body: BodyKind): boolean =>
+  body === 'Readable' || body === 'Readable with sha256' || body === 'fs read stream';
+
+/** The options of a direct upload: the SHA-256 of `data` for the body kind that supplies it. */
+const uploadOptions = (cell: Cell, data: Buffer): UploadOptions =>
+  cell.body === 'Readable with sha256' ? { sha256: sha256Of(data) } : {};
+
+/** What the caller's abort must reject with: the contract's typed error, saying who stopped it. */
+const CALLER_ABORTED = /^StorageUnavailableError: .*aborted by the caller/;
+/** Where a caller aborts "while the body is read": past the first part's read-ahead. */
+const ABORT_WHILE_READ_AT = 7 * MiB;
 
 async function directOutcome(call: Promise<{ sha256: string }>): Promise<Outcome> {
   try {
@@ -316,11 +340,13 @@ describe.each(MATRIX_BACKENDS)('the matrix on the %s backend', (backend: MatrixB
     let settled: Promise<Outcome>;
     if (inMemory !== undefined) {
       settled = directOutcome(rig.credentials.uploadProject(key, inMemory));
-    } else if (cell.body === 'Readable' || cell.body === 'fs read stream') {
+    } else if (isStream(cell.body)) {
       const stream: Readable =
-        cell.body === 'Readable' ? readableBody(data, cut) : await fileBody(data, cut);
+        cell.body === 'fs read stream' ? await fileBody(data, cut) : readableBody(data, cut);
       from = performance.now();
-      settled = directOutcome(rig.credentials.uploadProject(key, stream));
+      settled = directOutcome(
+        rig.credentials.uploadProject(key, stream, uploadOptions(cell, data)),
+      );
     } else if (cut === undefined) {
       const answered = sendHttp(rig, cell.body, key, data, timeoutMs);
       // When the app itself shuts down, the handler's outcome is what counts (the connection
@@ -368,6 +394,68 @@ describe.each(MATRIX_BACKENDS)('the matrix on the %s backend', (backend: MatrixB
     }
     const outcome = await within(settled, timeoutMs, `the call (${cell.body})`);
     return { outcome, ms: Math.round(performance.now() - from) };
+  }
+
+  /**
+   * The call of a caller-abort cell: the upload of `data` with an `AbortSignal` that the caller
+   * aborts at the cell's moment (before the call, once the stream has given 7 MiB or the fs
+   * read stream's file is being hashed, once a part and a half went out, while the commit
+   * request's answer is held by the proxy). Timed from the abort; says whether the caller's
+   * stream was stopped (destroyed, or read to its end when the upload finished first).
+   */
+  async function abortedCall(
+    rig: Rig,
+    cell: Cell,
+    key: string,
+    data: Buffer,
+    t: Trial,
+    timeoutMs: number,
+  ): Promise<{ outcome: Outcome; ms: number; streamStopped?: boolean }> {
+    const { fault } = cell;
+    const controller = new AbortController();
+    let abortedAt: number | undefined;
+    const abort = (where: string) => {
+      if (abortedAt !== undefined) return;
+      abortedAt = performance.now();
+      t.metric('aborted', where);
+      controller.abort(new Error('the caller gave up'));
+    };
+    if (fault === 'caller abort before the call') abort('before the call');
+    const whileRead = fault === 'caller abort while the body is read';
+    const creating = fault === 'caller abort awaiting the upload id';
+    let stream: Readable | undefined;
+    if (cell.body === 'fs read stream') {
+      stream = await fileBody(data);
+    } else if (isStream(cell.body)) {
+      stream = readableBody(data, undefined, (bytes) => {
+        if (whileRead && bytes >= ABORT_WHILE_READ_AT) abort(`after ${bytes} bytes read`);
+      });
+    }
+    const body = stream ?? inMemoryBody(cell.body, data)!;
+    const options = { ...uploadOptions(cell, data), signal: controller.signal };
+    const started = performance.now();
+    const settled = directOutcome(rig.credentials.uploadProject(key, body, options));
+    if (whileRead && cell.body === 'fs read stream') {
+      // Read by position from its file: the first step of the call opens and hashes it.
+      setImmediate(() => abort('while its file is opened and hashed'));
+    } else if (fault === 'caller abort mid-parts') {
+      const midParts = MATRIX_SETTINGS.partSize + MiB;
+      if (await untilWritten(rig, midParts, settled)) abort(`after ${midParts} bytes written`);
+    } else if (rig.proxy && (fault === 'caller abort during the commit' || creating)) {
+      const held = await msUntil(
+        async () => (rig.proxy?.stats.delayedResponses ?? 0) > 0,
+        MATRIX_SETTINGS.uploadTimeoutMs,
+      );
+      if (held !== undefined)
+        abort(`while the answer to the ${creating ? 'create' : 'commit'} is held`);
+    }
+    const outcome = await within(settled, timeoutMs, `the call (${cell.body})`);
+    if (abortedAt === undefined) t.metric('aborted', 'never: the call settled first');
+    return {
+      outcome,
+      ms: Math.round(performance.now() - (abortedAt ?? started)),
+      streamStopped: stream && (stream.destroyed || stream.readableEnded),
+    };
   }
 
   /** The call of a file size limit cell, in a child process under `ulimit -f`. */
@@ -471,6 +559,22 @@ describe.each(MATRIX_BACKENDS)('the matrix on the %s backend', (backend: MatrixB
             delayMs: MATRIX_SETTINGS.uploadTimeoutMs + 2_000,
             times: 1,
           };
+        } else if (fault === 'caller abort awaiting the upload id') {
+          // The upload id comes after the abort: the upload must be aborted once it does.
+          mode = {
+            kind: 'delay-response',
+            match: createRequest(base.bucket, key),
+            delayMs: 1_500,
+            times: 1,
+          };
+        } else if (fault === 'caller abort during the commit') {
+          // The commit reaches the server in full; its answer is held while the caller aborts.
+          mode = {
+            kind: 'delay-response',
+            match: commitRequest(base.bucket, key),
+            delayMs: MATRIX_SETTINGS.uploadTimeoutMs - 1_000,
+            times: 1,
+          };
         } else if (fault === 'spool write failure: full disk') {
           rig = await fullDiskRig(base);
         } else if (fault === 'module shutdown mid-upload') {
@@ -481,9 +585,18 @@ describe.each(MATRIX_BACKENDS)('the matrix on the %s backend', (backend: MatrixB
         if (mode) proxy?.setMode(mode);
 
         let result:
-          { outcome: Outcome; ms: number; worksAgain?: Outcome; spoolEmptyMs?: number } | Error;
+          | {
+              outcome: Outcome;
+              ms: number;
+              worksAgain?: Outcome;
+              spoolEmptyMs?: number;
+              streamStopped?: boolean;
+            }
+          | Error;
         try {
-          if (fault === 'spool write failure: file size limit') {
+          if (isCallerAbort(fault)) {
+            result = await abortedCall(rig, cell, key, data, t, timeoutMs);
+          } else if (fault === 'spool write failure: file size limit') {
             result = await callUnderFileSizeLimit(rig, cell, key, data, timeoutMs);
           } else {
             const cut = CUTS[fault];
@@ -548,6 +661,13 @@ describe.each(MATRIX_BACKENDS)('the matrix on the %s backend', (backend: MatrixB
       expect(result.ms).toBeLessThanOrEqual(deadlineMs + SLACK_MS);
       // A client that went away: its spool file is gone as soon as the handler settles.
       expect(result.spoolEmptyMs ?? 0).toBeLessThanOrEqual(deadlineMs + SLACK_MS);
+      if (isCallerAbort(fault)) {
+        // Stored only when the commit had taken effect (then reported as stored, checked above);
+        // else the contract's error for an abort, and the caller's stream is stopped.
+        if (!result.outcome.ok) expect(result.outcome.error).toMatch(CALLER_ABORTED);
+        if (fault === 'caller abort before the call') expect(result.outcome.ok).toBe(false);
+        expect(result.streamStopped ?? true).toBe(true);
+      }
     });
   }
 
@@ -556,7 +676,7 @@ describe.each(MATRIX_BACKENDS)('the matrix on the %s backend', (backend: MatrixB
    * fs read stream of a whole file is sent from the file itself, never spooled).
    */
   async function underWay(rig: Rig, body: BodyKind): Promise<void> {
-    if (!isInMemory(body) && body !== 'fs read stream') {
+    if (isSpooled(body)) {
       await untilSpooled(rig.spoolDir, MiB);
     } else if (rig.proxy) {
       await rig.proxy.untilBytes('upstream', rig.proxy.stats.bytesUp + 128 * KiB, 10_000);
@@ -619,4 +739,117 @@ describe.each(MATRIX_BACKENDS)('the matrix on the %s backend', (backend: MatrixB
       expect(failed).toEqual([]);
     });
   }
+
+  /**
+   * The caller's abort of a download into a stream (recorded with the faults: the matrix's body
+   * kinds are uploads): before the call, and while the GET's answer is held, it rejects;
+   * mid-download the stream the caller reads ends with the typed error and gives no more bytes.
+   * Each within one request deadline plus the slack, timed from the abort.
+   */
+  it('caller abort of a download into a stream: before the call, while it is opened, mid-download', async () => {
+    const rig = rigs.get('Buffer, several parts')!;
+    const key = 'caller-abort-download.zip';
+    const data = randomZip(12 * MiB);
+    rig.proxy?.setMode({ kind: 'pass' });
+    await rig.credentials.uploadProject(key, data);
+    const bound = MATRIX_SETTINGS.requestTimeoutMs + SLACK_MS;
+
+    const { proxy } = rig;
+    const asOutcome = (opening: Promise<Readable>): Promise<Error | string> =>
+      opening.then(
+        (stream) => {
+          stream.destroy();
+          return 'a stream';
+        },
+        (err: Error) => err,
+      );
+    const expectAborted = (outcome: Error | string | undefined, ms: number) => {
+      expect(outcome).toBeInstanceOf(StorageUnavailableError);
+      expect(`${(outcome as Error).name}: ${(outcome as Error).message}`).toMatch(CALLER_ABORTED);
+      expect(ms).toBeLessThanOrEqual(bound);
+    };
+
+    // One case per backend (the report has a row per case): its three moments as its figures.
+    await trial(
+      {
+        category: 'faults',
+        group: 'caller abort of a download: before, while opened, mid-download',
+        backend,
+      },
+      async (t) => {
+        // Before the call: an aborted signal is refused at once.
+        let started = performance.now();
+        const refused = await within(
+          asOutcome(
+            rig.credentials.downloadProject(rig.bucket, key, { signal: AbortSignal.abort() }),
+          ),
+          bound + HANG_MS,
+          'the download',
+        );
+        t.metric('before the call: settled after', `${Math.round(performance.now() - started)} ms`);
+        expectAborted(refused, performance.now() - started);
+
+        if (proxy) {
+          // While it is opened: the GET reaches the server; its answer is held while the caller
+          // aborts.
+          proxy.resetStats();
+          proxy.setMode({
+            kind: 'delay-response',
+            match: new RegExp(`^GET /${rig.bucket}/${key.replace(/[.]/g, '\\.')}`),
+            delayMs: 1_500,
+            times: 1,
+          });
+          const controller = new AbortController();
+          const opening = asOutcome(
+            rig.credentials.downloadProject(rig.bucket, key, { signal: controller.signal }),
+          );
+          const held = await msUntil(async () => proxy.stats.delayedResponses > 0, 10_000);
+          started = performance.now();
+          controller.abort(new Error('the caller gave up'));
+          const outcome = await within(opening, bound + HANG_MS, 'the download').finally(() =>
+            proxy.setMode({ kind: 'pass' }),
+          );
+          const ms = Math.round(performance.now() - started);
+          t.metric('while opened: settled after', held === undefined ? 'never held' : `${ms} ms`);
+          expect(held).toBeDefined();
+          expectAborted(outcome, ms);
+        }
+
+        // Mid-download: the stream the caller reads ends with the typed error, and no more bytes.
+        const controller = new AbortController();
+        const stream = await rig.credentials.downloadProject(rig.bucket, key, {
+          signal: controller.signal,
+        });
+        let read = 0;
+        let readAfterAbort = 0;
+        let abortedAt: number | undefined;
+        const ended = new Promise<Error | undefined>((resolve) => {
+          stream.on('data', (chunk: Buffer) => {
+            if (abortedAt === undefined) {
+              read += chunk.length;
+              if (read >= MiB) {
+                abortedAt = performance.now();
+                controller.abort(new Error('the caller gave up'));
+              }
+            } else {
+              readAfterAbort += chunk.length;
+            }
+          });
+          stream.on('error', (err) => resolve(err));
+          stream.on('end', () => resolve(undefined));
+        });
+        const error = await within(ended, bound + HANG_MS, 'the end of the download');
+        const ms = Math.round(performance.now() - (abortedAt ?? 0));
+        t.metric(
+          'mid-download: read before / after the abort',
+          `${read} / ${readAfterAbort} bytes`,
+        );
+        t.metric('mid-download: ended after', `${ms} ms`);
+        expect(abortedAt).toBeDefined();
+        expectAborted(error, ms);
+        expect(stream.destroyed).toBe(true);
+        expect(read + readAfterAbort).toBeLessThan(data.length);
+      },
+    );
+  });
 });

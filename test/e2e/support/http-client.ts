@@ -78,31 +78,33 @@ export function jsonOf(response: RawResponse): Record<string, unknown> {
 }
 
 /**
- * A `multipart/form-data` body with one file in `field` (and optional text fields before it),
- * built by hand so that tests can send it chunked or malformed.
+ * A `multipart/form-data` body with one file in `field` (and optional text fields before it,
+ * and `fieldsAfter` after it), built by hand so that tests can send it chunked or malformed.
  */
 export function multipartBody(
   field: string,
   file: Buffer,
   fields: Record<string, string> = {},
+  fieldsAfter: Record<string, string> = {},
 ): { contentType: string; body: Buffer } {
   const boundary = `----e2e${Math.random().toString(16).slice(2)}`;
-  const parts: Buffer[] = [];
-  for (const [name, value] of Object.entries(fields)) {
-    parts.push(
+  const textParts = (texts: Record<string, string>) =>
+    Object.entries(texts).map(([name, value]) =>
       Buffer.from(
         `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`,
       ),
     );
-  }
-  parts.push(
+  const parts: Buffer[] = [
+    ...textParts(fields),
     Buffer.from(
       `--${boundary}\r\nContent-Disposition: form-data; name="${field}"; filename="project.zip"\r\n` +
         'Content-Type: application/zip\r\n\r\n',
     ),
     file,
-    Buffer.from(`\r\n--${boundary}--\r\n`),
-  );
+    Buffer.from('\r\n'),
+    ...textParts(fieldsAfter),
+    Buffer.from(`--${boundary}--\r\n`),
+  ];
   return { contentType: `multipart/form-data; boundary=${boundary}`, body: Buffer.concat(parts) };
 }
 

@@ -201,6 +201,44 @@ export async function untilSpooled(dir: string, bytes: number, timeoutMs = 10_00
   }
 }
 
+/**
+ * Resolves once the upload under way on `rig` has written `bytes` to its backend: sent through
+ * the proxy (since its last `resetStats()`), or in a temporary file of the filesystem store.
+ * Resolves `false` instead when `settled` comes first (the upload ended before that point).
+ */
+export async function untilWritten(
+  rig: Rig,
+  bytes: number,
+  settled: Promise<unknown>,
+  timeoutMs = 10_000,
+): Promise<boolean> {
+  let done = false;
+  const ended = settled.then(() => {
+    done = true;
+    return false;
+  });
+  const written = (async () => {
+    const giveUpAt = performance.now() + timeoutMs;
+    const tempDir = path.join(rig.projectsDir ?? '', rig.bucket, '.tmp');
+    while (!done && performance.now() < giveUpAt) {
+      if (rig.proxy) {
+        if (rig.proxy.stats.bytesUp >= bytes) return true;
+      } else {
+        for (const name of await spoolFiles(tempDir)) {
+          const size = await stat(path.join(tempDir, name)).then(
+            (s) => s.size,
+            () => 0,
+          );
+          if (size >= bytes) return true;
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    return false;
+  })();
+  return Promise.race([written, ended]);
+}
+
 /** Polls `condition` every 20 ms; the milliseconds it took, or `undefined` after `timeoutMs`. */
 export async function msUntil(
   condition: () => Promise<boolean>,

@@ -24,6 +24,7 @@ export const BODIES = [
   'Uint8Array',
   'fs read stream',
   'Readable',
+  'Readable with sha256',
   'HTTP PUT',
   'HTTP multipart POST',
 ] as const;
@@ -42,6 +43,11 @@ export const FAULTS = [
   'spool write failure: file size limit',
   'spool write failure: full disk',
   'module shutdown mid-upload',
+  'caller abort before the call',
+  'caller abort while the body is read',
+  'caller abort awaiting the upload id',
+  'caller abort mid-parts',
+  'caller abort during the commit',
 ] as const;
 export type Fault = (typeof FAULTS)[number];
 
@@ -57,6 +63,24 @@ export const isHttp = (body: BodyKind): boolean =>
   body === 'HTTP PUT' || body === 'HTTP multipart POST';
 
 export const isClientDisconnect = (fault: Fault): boolean => fault.startsWith('client disconnect');
+
+/** The moments of an abort that only a multipart upload has. */
+const isMultipartStep = (fault: Fault): boolean =>
+  fault === 'caller abort awaiting the upload id' || fault === 'caller abort mid-parts';
+
+/** The moments of an abort while one request is in flight (its answer held by the proxy). */
+const isRequestStep = (fault: Fault): boolean =>
+  fault === 'caller abort awaiting the upload id' || fault === 'caller abort during the commit';
+
+/** The caller aborts its `signal` (`TransferOptions`) at one moment of the upload. */
+export const isCallerAbort = (fault: Fault): boolean => fault.startsWith('caller abort');
+
+/**
+ * Bodies written to the spool file before their parts go out: streams without a supplied
+ * SHA-256 (a stream with one is sent as it arrives; an fs read stream is read from its file).
+ */
+export const isSpooled = (body: BodyKind): boolean =>
+  !isInMemory(body) && body !== 'fs read stream' && body !== 'Readable with sha256';
 
 /** Client disconnects once the body is under way (before it, a stream is destroyed unread). */
 const CUT_MID_BODY = new Set<Fault>([
@@ -77,7 +101,11 @@ const isSpoolFailure = (fault: Fault): boolean => fault.startsWith('spool write 
  *   and is never written to the spool file;
  * - an `fs` read stream of a whole file is uploaded from the file by position: never spooled,
  *   and no reader of the stream can go away once the upload has begun;
- * - the filesystem backend has no server in between: no server fault can reach it.
+ * - the filesystem backend has no server in between: no server fault can reach it;
+ * - a stream with a supplied sha256 is sent as it arrives, never spooled;
+ * - the caller's signal: an HTTP client has none (its going away is the controller's signal), a
+ *   Buffer is hashed synchronously (no moment "while read"), a body of one part has no
+ *   multipart upload, and the filesystem store sends no request (none to abort in flight).
  */
 export function notApplicable(
   body: BodyKind,
@@ -92,6 +120,21 @@ export function notApplicable(
   }
   if (body === 'fs read stream' && isSpoolFailure(fault)) {
     return 'an fs read stream of a whole file is uploaded from the file itself: it is never written to the spool file';
+  }
+  if (body === 'Readable with sha256' && isSpoolFailure(fault)) {
+    return 'a stream with a supplied sha256 is sent as it arrives, never spooled';
+  }
+  if (isHttp(body) && isCallerAbort(fault)) {
+    return 'an HTTP client has no AbortSignal (its going away: the client disconnect rows)';
+  }
+  if (isInMemory(body) && fault === 'caller abort while the body is read') {
+    return 'a Buffer is hashed in one synchronous step: no moment while it is read';
+  }
+  if (bodySize(body) <= MATRIX_SETTINGS.partSize && isMultipartStep(fault)) {
+    return 'one part, one request: no multipart upload to abort';
+  }
+  if (backend === 'filesystem' && isRequestStep(fault)) {
+    return 'the filesystem store sends no request: none in flight to abort';
   }
   if (body === 'fs read stream' && CUT_MID_BODY.has(fault)) {
     return 'an fs read stream of a whole file is read by position from the file, not through the stream: there is no reader to go away mid-body';
@@ -124,9 +167,13 @@ export function allCells(): Cell[] {
  * strikes: a client that goes away is noticed at once, and a shutdown aborts the uploads in
  * flight at once; a server fault is bounded by the upload's deadline plus the settling of a
  * commit in flight (one request deadline), and a spool file that cannot be written (the call is
- * timed from its start, the transfer of the body included) by the upload's deadline.
+ * timed from its start, the transfer of the body included) by the upload's deadline; a caller's
+ * abort (timed from the abort) by one request deadline.
  */
 export function deadlineOf(fault: Fault): number {
+  // An abort ends the requests in flight at once; the multipart upload is aborted (one request)
+  // before the call rejects, and a commit in flight is settled (one request deadline).
+  if (isCallerAbort(fault)) return MATRIX_SETTINGS.requestTimeoutMs;
   // A server fault may strike while a commit is in flight: at its deadline the module settles
   // that commit's outcome before answering, within one more request deadline (issue 10, row 3:
   // "within a bounded extra time"; README, "When a deadline passes during an upload").
