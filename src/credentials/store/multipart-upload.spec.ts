@@ -210,6 +210,88 @@ describe('uploadInParts', () => {
     expect(record.aborted).toEqual(['upload-1']);
   });
 
+  describe('a source read front to back (a stream with its SHA-256)', () => {
+    /** `data` served by `readPart` in the order asked, slowly; counts the reads under way. */
+    function sequentialOf(data: Buffer, failAfter?: number) {
+      let offset = 0;
+      let queue: Promise<unknown> = Promise.resolve();
+      const source = {
+        reads: 0,
+        verified: 0,
+        size: 0,
+        sha256: 'f'.repeat(64),
+        readPart(into: Buffer): Promise<number> {
+          source.reads++;
+          const read = queue.then(async () => {
+            await new Promise((resolve) => setTimeout(resolve, 1));
+            if (failAfter !== undefined && offset >= failAfter) throw new Error('source failed');
+            const length = data.copy(into, 0, offset, offset + into.length);
+            offset += length;
+            source.size = offset;
+            return length;
+          });
+          queue = read.catch(() => undefined);
+          return read;
+        },
+        async readInto() {
+          throw new Error('read front to back');
+        },
+        async verify() {
+          source.verified++;
+        },
+        stream: () => Readable.from([data]),
+      };
+      return source;
+    }
+
+    it('reads one part ahead into one more buffer, and sends every part in order', async () => {
+      const data = randomBytes(95 * KiB);
+      const record = recorder({ partDelayMs: 10 });
+      const source = sequentialOf(data);
+      await uploadInParts(record.requests, source, settings, new AbortController().signal);
+      expect(Buffer.compare(reassembled(record.parts), data)).toBe(0);
+      expect(record.completed?.map((p) => p.partNumber)).toEqual(
+        Array.from({ length: 10 }, (_, i) => i + 1),
+      );
+      expect(source.verified).toBe(1);
+      // partConcurrency buffers sending, and one read ahead: never more.
+      expect(record.blocks.size).toBe(settings.partConcurrency + 1);
+      expect(record.maxInFlight).toBe(settings.partConcurrency);
+    });
+
+    it('while every worker sends, the next part is already read', async () => {
+      const data = randomBytes(200 * KiB);
+      let release: () => void = () => undefined;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const record = recorder();
+      const send = record.requests.sendPart;
+      record.requests.sendPart = async (...args) => {
+        await held;
+        return send(...args);
+      };
+      const source = sequentialOf(data);
+      const upload = uploadInParts(record.requests, source, settings, new AbortController().signal);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      // Three parts held in their requests, the fourth read (and its read asked for) ahead.
+      expect(source.reads).toBe(settings.partConcurrency + 1);
+      expect(source.size).toBe((settings.partConcurrency + 1) * settings.partSize);
+      release();
+      await upload;
+      expect(Buffer.compare(reassembled(record.parts), data)).toBe(0);
+    });
+
+    it('a source that fails while a part is read ahead: the upload is aborted with its error', async () => {
+      const record = recorder({ partDelayMs: 5 });
+      const source = sequentialOf(randomBytes(100 * KiB), 40 * KiB);
+      await expect(
+        uploadInParts(record.requests, source, settings, new AbortController().signal),
+      ).rejects.toThrow('source failed');
+      expect(record.aborted).toEqual(['upload-1']);
+      expect(record.completed).toBeUndefined();
+      expect(source.verified).toBe(0);
+    });
+  });
+
   describe('a source that hands out views of its bytes (a Buffer or Uint8Array body)', () => {
     /** `data` as a source of views; reading it into a buffer fails the test. */
     const viewSource = (data: Buffer): PartSource => ({

@@ -112,7 +112,8 @@ export async function singlePut(
  * Uploads `body` in parts of `partSize` bytes, `concurrency` at a time, each taken from the body
  * at its offset: as a view of the body's own memory when it offers one (`viewAt`: no copy, no
  * buffer), else read straight into one of `concurrency` buffers (memory is partSize x
- * concurrency whatever the size). No part is cut from stream chunks. The first failure, or
+ * concurrency whatever the size; one more for a body read front to back, read one part ahead).
+ * No part is cut from stream chunks. The first failure, or
  * `signal`, stops the upload: the part requests in flight are destroyed (`sendPart` gets the
  * signal), awaited, and the multipart upload aborted before the error is thrown.
  *
@@ -155,11 +156,7 @@ export async function uploadInParts(
       stop.abort(error);
     };
 
-    const sendOne = async (partNumber: number, buffer: () => Buffer): Promise<void> => {
-      // Read at once (no await before it): part numbers follow the order of sequential reads.
-      const data = await (sequential
-        ? nextPart(body, buffer())
-        : partBytes(body, (partNumber - 1) * partSize, partSize, buffer));
+    const send = async ({ partNumber, data }: Part): Promise<void> => {
       if (data.length === 0) {
         ended = true;
         return;
@@ -169,17 +166,46 @@ export async function uploadInParts(
       body.reportSent?.(data.length);
     };
 
-    // At most `concurrency` workers, each taking the next part number until none is left, and
-    // each with one buffer of its own, allocated on its first part and refilled for the next
-    // (outside Node's pool: a part-sized block returned to the system as one piece; in shared
-    // memory, so that the SHA-256 worker can hash it in place while the main thread goes on).
+    // Part numbers are taken when a read is asked for (no await before it): they follow the order
+    // of a sequential body's reads, which it serves in the order they were asked for.
     let next = 1;
+    const readAt = (partNumber: number, buffer: () => Buffer): Promise<Part> =>
+      partBytes(body, (partNumber - 1) * partSize, partSize, buffer).then((data) => ({
+        partNumber,
+        data,
+      }));
+    // A body read front to back is read one part ahead, into one more buffer: while every worker
+    // sends, the next part is already read (and hashed), so a worker that is done sends at once.
+    let ahead: Promise<Part> | undefined;
+    const readAhead = (into: Buffer): Promise<Part> => {
+      const partNumber = next++;
+      const read = nextPart(body, into).then((data) => ({ partNumber, data, buffer: into }));
+      read.catch(() => undefined); // its failure reaches the worker that takes it, if any
+      return read;
+    };
+    /** The next part; for a sequential body, `free` is refilled ahead while it is sent. */
+    const takePart = (free: () => Buffer): Promise<Part> => {
+      if (!sequential) return readAt(next++, free);
+      const part = ahead ?? readAhead(sharedBuffer(partSize));
+      ahead = readAhead(free());
+      return part;
+    };
+
+    // At most `concurrency` workers, each taking the next part until none is left, and each with
+    // one buffer of its own, allocated on its first part and refilled for the next (a sequential
+    // body's worker swaps it for the one its part was read ahead into). Outside Node's pool: a
+    // part-sized block returned to the system as one piece; in shared memory, so that the
+    // SHA-256 worker can hash it in place while the main thread goes on.
     const worker = async (): Promise<void> => {
-      let buffer: Buffer | undefined;
-      const ownBuffer = () => (buffer ??= sharedBuffer(partSize));
+      let own: Buffer | undefined;
+      const free = () => (own ??= sharedBuffer(partSize));
       while (!stop.signal.aborted && !ended && next <= partCount) {
-        const partNumber = next++;
-        await sendOne(partNumber, ownBuffer).catch(fail);
+        await takePart(free)
+          .then((part) => {
+            if (part.buffer) own = part.buffer;
+            return send(part);
+          })
+          .catch(fail);
       }
     };
     const workers = Math.min(partConcurrency, partCount);
@@ -229,6 +255,13 @@ async function partBytes(
   const into = buffer();
   await body.readInto(into, length, position);
   return into.subarray(0, length);
+}
+
+/** A part to send: its number, its bytes, and the buffer a sequential body's bytes are in. */
+interface Part {
+  partNumber: number;
+  data: Buffer;
+  buffer?: Buffer;
 }
 
 /** The next part of a body read front to back, in the worker's buffer (empty at the end). */
