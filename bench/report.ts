@@ -136,7 +136,7 @@ export function summaryLines(r: Results): string[] {
     r.transfer.find((f) => f.client === 'curl' && f.direction === d && f.sizeMiB === largest);
   if (hasCurl) {
     lines.push(
-      `**The server's limit** (curl, presigned URLs, same object and run): PUT ${fmt(curl('upload')?.mibps, 0)} MiB/s, GET ${fmt(curl('download')?.mibps, 0)} MiB/s at ${largest} MiB, with the server on the same cores as the client.`,
+      `**The server's limit** (curl, presigned URLs, same object and run): PUT ${fmt(curl('upload')?.mibps, 0)} MiB/s, GET ${fmt(curl('download')?.mibps, 0)} MiB/s at ${largest} MiB, with the server on the same cores as the client. Swift's CPU per upload: ${serverCpu(r, largest)}.`,
     );
   }
   lines.push(`**Not met**: ${notMetText(r)}.`);
@@ -344,4 +344,20 @@ export function renderMarkdown(r: Results): string {
 export function renderText(r: Results): string {
   const summary = summaryLines(r).map((l) => `- ${l.replaceAll('**', '')}`);
   return ['', ...summary, '', ...tables(r).flatMap((t) => [toText(t), '']), ''].join('\n');
+}
+
+/** Swift's CPU time per upload of `sizeMiB` for curl, boto3 and the module's stream rows. */
+function serverCpu(r: Results, sizeMiB: number): string {
+  const seconds = (row: string) => {
+    const f = r.transfer.find((t) => t.row === row && t.sizeMiB === sizeMiB);
+    return f?.serverCpuPct === undefined ? '?' : fmt((f.serverCpuPct * f.medianMs) / 100_000, 1);
+  };
+  return [
+    ['curl PUT', 'curl-put'],
+    ['boto3', 'boto3-upload'],
+    ['module stream with a digest (aws)', 'module-aws-stream-digest'],
+    ['module fs stream (aws)', 'module-aws-fs-stream'],
+  ]
+    .map(([label, row]) => `${label} ${seconds(row)} s`)
+    .join(', ');
 }

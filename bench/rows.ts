@@ -208,9 +208,9 @@ export const WHY: Partial<Record<`${Direction}.${Body}`, string>> = {
   'upload.fs-stream':
     'the file is hashed with one sequential read before the first part goes out (the SHA-256 travels with CreateMultipartUpload), then its parts are read by position; boto3 sends 8 MiB parts in 10 threads from the start',
   'upload.stream':
-    'the stream is read, hashed and spooled to a temporary file before the first part goes out (its SHA-256 must be known at CreateMultipartUpload)',
+    'the stream is spooled (read, hashed, written: ~1 s per 512 MiB) before the first part goes out, as its SHA-256 must go with CreateMultipartUpload',
   'upload.stream-digest':
-    'parts go out as the stream delivers them, on one CPU-bound thread: per 512 MiB 0.6 s of SHA-256 (object and part signatures), 0.6 s of GC of the 64 KiB stream chunks (node --cpu-prof: 2.5-3.3 s of CPU, the same file read by position 1.15 s)',
+    "parts go out as the stream delivers them, read one part ahead, hashed in a worker thread; client and Swift share 2 cores (signed parts cost Swift ~2x curl's PUT)",
   'upload.put': 'the request body is uploaded like a stream (spooled)',
   'upload.put-digest': 'the request body is uploaded like a stream with the digest of its header',
   'download.stream':
