@@ -12,9 +12,14 @@ import {
   CredentialsModule,
   FilesystemCredentials,
   InjectCredentials,
-  type LocalSettings,
 } from '../../src/credentials/index.js';
-import { configFromEnv, readAll, sha256Of, zipLike } from '../support/backends.js';
+import {
+  configFromEnv,
+  localSettingsFor,
+  readAll,
+  sha256Of,
+  zipLike,
+} from '../support/backends.js';
 import { FakeEcrServer } from '../support/fake-ecr-server.js';
 import {
   AUTH_REGISTRY,
@@ -53,17 +58,6 @@ async function start(imports: unknown[], providers: unknown[] = []) {
   await app.init();
   return app;
 }
-
-const localSettings = (bucket: string): LocalSettings => ({
-  bucket,
-  registryHost: AUTH_REGISTRY.host,
-  minioEndpoint: S3_SERVER.endpoint,
-  minioAccessKey: S3_SERVER.accessKey,
-  minioSecretKey: S3_SERVER.secretKey,
-  minioRegion: S3_SERVER.region,
-  registryUsername: AUTH_REGISTRY.username,
-  registryPassword: AUTH_REGISTRY.password,
-});
 
 async function storedObject(bucket: string, key: string): Promise<Buffer> {
   const object = await createTestS3Client().send(
@@ -140,7 +134,7 @@ describe('local settings from a forRootAsync factory (a secrets manager), no env
         useFactory: async () => ({
           backend: 'local',
           local: {
-            ...localSettings(bucket),
+            ...localSettingsFor(bucket),
             minioSecretKey: await vault.read('minio'),
             registryPassword: await vault.read('registry'),
           },
@@ -175,11 +169,11 @@ describe('two instances of one backend, each with its own bucket', () => {
     buckets.push(first, second);
     const app = await start(
       [
-        CredentialsModule.forRoot({ backend: 'local', local: localSettings(first) }),
+        CredentialsModule.forRoot({ backend: 'local', local: localSettingsFor(first) }),
         CredentialsModule.forRoot({
           name: 'archive',
           backend: 'local',
-          local: localSettings(second),
+          local: localSettingsFor(second),
         }),
       ],
       [TwoBuckets],

@@ -12,14 +12,13 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { storageEnv } from '../support/backends.js';
+import { localSettingsFor, storageEnv } from '../support/backends.js';
 import { FakeEcrServer } from '../support/fake-ecr-server.js';
 import {
   AUTH_REGISTRY,
   createTestBucket,
   deleteTestBucket,
   requireS3Server,
-  S3_SERVER,
 } from '../support/test-servers.js';
 
 /**
@@ -67,14 +66,7 @@ let tarball: string;
  * both round trips and the file on disk, read with `nest-credentials/backend`.
  */
 async function expectTypedSettingsWork(dir: string, bucket: string): Promise<void> {
-  const local = {
-    bucket,
-    registryHost: AUTH_REGISTRY.host,
-    minioEndpoint: S3_SERVER.endpoint,
-    minioAccessKey: S3_SERVER.accessKey,
-    minioSecretKey: S3_SERVER.secretKey,
-    minioRegion: S3_SERVER.region,
-  };
+  const local = localSettingsFor(bucket, false);
   const result = await runConsumer(dir, {}, 'dist/typed.js', [JSON.stringify(local)]);
   const size = 2 * 1024 * 1024 + 4;
   expect(result).toEqual({

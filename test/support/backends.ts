@@ -8,6 +8,7 @@ import {
   CREDENTIALS_PROVIDER,
   CredentialsModule,
   type CredentialsModuleOptions,
+  type LocalSettings,
 } from '../../src/credentials/index.js';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { FaultProxy } from '../reliability/support/fault-proxy.js';
@@ -56,6 +57,25 @@ export function storageEnv(
         MINIO_SECRET_KEY: account.secretKey,
         MINIO_REGION: S3_SERVER.region,
       };
+}
+
+/**
+ * The local backend's typed settings (`forRoot({ local })`) for the Swift s3api test server and
+ * `bucket`, with the authenticated test registry (its credentials only where `withRegistryLogin`).
+ */
+export function localSettingsFor(bucket: string, withRegistryLogin = true): LocalSettings {
+  return {
+    bucket,
+    registryHost: AUTH_REGISTRY.host,
+    minioEndpoint: S3_SERVER.endpoint,
+    minioAccessKey: S3_SERVER.accessKey,
+    minioSecretKey: S3_SERVER.secretKey,
+    minioRegion: S3_SERVER.region,
+    ...(withRegistryLogin && {
+      registryUsername: AUTH_REGISTRY.username,
+      registryPassword: AUTH_REGISTRY.password,
+    }),
+  };
 }
 
 export interface RunningBackend {

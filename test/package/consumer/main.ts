@@ -5,11 +5,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Injectable, Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
-import { NestFactory } from '@nestjs/core';
 import * as root from 'nest-credentials';
 import {
   Credentials,
-  CredentialsConfigError,
   CredentialsError,
   CredentialsModule,
   InjectCredentials,
@@ -25,6 +23,7 @@ import {
   StoreBackedCredentials,
 } from 'nest-credentials/backend';
 import { InMemoryCredentials } from 'nest-credentials/testing';
+import { runApp } from './run-app.js';
 
 /** A custom backend built from `nest-credentials/backend`: projects in a local directory. */
 @Injectable()
@@ -129,16 +128,4 @@ class Deployer {
 })
 class AppModule {}
 
-// No top-level await: the same file is compiled as an ES module and as CommonJS (`require`).
-async function main(): Promise<void> {
-  try {
-    const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
-    const result = await app.get(Deployer).run();
-    await app.close();
-    console.log(JSON.stringify(result));
-  } catch (err) {
-    const kind = err instanceof CredentialsConfigError ? 'config-error' : 'error';
-    console.log(JSON.stringify({ [kind]: err instanceof Error ? err.message : String(err) }));
-  }
-}
-void main();
+void runApp(AppModule, Deployer);

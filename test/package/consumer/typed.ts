@@ -6,10 +6,8 @@ import 'reflect-metadata';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Injectable, Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
 import {
   Credentials,
-  CredentialsConfigError,
   CredentialsModule,
   FilesystemCredentials,
   type FilesystemSettings,
@@ -17,6 +15,7 @@ import {
   type LocalSettings,
 } from 'nest-credentials';
 import { FilesystemObjectStore, resolveTransferSettings } from 'nest-credentials/backend';
+import { runApp } from './run-app.js';
 
 const local = JSON.parse(process.argv[2] ?? '{}') as LocalSettings;
 const filesystem: FilesystemSettings = {
@@ -82,16 +81,4 @@ class TypedDeployer {
 })
 class TypedAppModule {}
 
-// No top-level await: the same file is compiled as an ES module and as CommonJS (`require`).
-async function main(): Promise<void> {
-  try {
-    const app = await NestFactory.createApplicationContext(TypedAppModule, { logger: false });
-    const result = await app.get(TypedDeployer).run();
-    await app.close();
-    console.log(JSON.stringify(result));
-  } catch (err) {
-    const kind = err instanceof CredentialsConfigError ? 'config-error' : 'error';
-    console.log(JSON.stringify({ [kind]: err instanceof Error ? err.message : String(err) }));
-  }
-}
-void main();
+void runApp(TypedAppModule, TypedDeployer);
