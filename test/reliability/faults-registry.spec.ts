@@ -256,7 +256,7 @@ describe('registry faults on the aws backend (loopback ECR endpoint behind the f
   ])(
     '%s while a usable token is cached: token, getCredentials() and health at once; refreshed after',
     async (outage, breakEcr) => {
-      await trial(meta(`${outage}, usable token cached (past half-life)`), async (t) => {
+      await trial(meta(`${outage}, token cached past half-life`), async (t) => {
         const warn = jest.spyOn(Logger.prototype, 'warn');
         const { credentials } = running;
         const health = new CredentialsHealthIndicator(new HealthIndicatorService(), credentials);

@@ -243,7 +243,7 @@ describe.each(STORAGE_BACKENDS)('a server that answers late, on the %s backend',
 
   it('a CompleteMultipartUpload answered after its deadline: the outcome told is the outcome stored', async () => {
     await slowCommitCase({
-      group: 'slow commit: CompleteMultipartUpload answered after the deadline',
+      group: 'slow commit: Complete answered after the deadline',
       key: 'slow-complete.zip',
       size: 2 * PART_SIZE + 123,
       match: /^POST \S*[?&]uploadId=/,
@@ -267,7 +267,7 @@ describe.each(STORAGE_BACKENDS)('a server that answers late, on the %s backend',
 
   it('a CompleteMultipartUpload answered after its request deadline: the outcome told is the outcome stored', async () => {
     await slowCommitCase({
-      group: 'slow commit: CompleteMultipartUpload answered after the request deadline',
+      group: 'slow commit: Complete answered after the request deadline',
       key: 'late-complete.zip',
       size: 2 * PART_SIZE + 123,
       match: /^POST \S*[?&]uploadId=/,

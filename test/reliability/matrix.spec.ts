@@ -773,7 +773,7 @@ describe.each(MATRIX_BACKENDS)('the matrix on the %s backend', (backend: MatrixB
     await trial(
       {
         category: 'faults',
-        group: 'caller abort of a download: before, while opened, mid-download',
+        group: 'caller abort of a download (before, opened, mid-way)',
         backend,
       },
       async (t) => {
