@@ -126,7 +126,7 @@ const CATEGORIES: { id: Category; title: string; holds: string; about: string }[
     about:
       'Concurrent and sequential round trips on the real S3 server, each download compared by ' +
       'SHA-256; downloads destroyed unread; memory after vs before; concurrent uploads to one ' +
-      'name. Lost: differing bytes and objects that mix uploads.',
+      'name. Lost means differing bytes and objects that mix uploads.',
   },
   {
     id: 'security',
@@ -135,7 +135,7 @@ const CATEGORIES: { id: Category; title: string; holds: string; about: string }[
     about:
       'The example app’s controller against missing, wrong and malformed bearer tokens and ' +
       'downloads that try to leave the projects bucket; `npm audit --omit=dev`; the secret scan ' +
-      'over everything the suite saw. Lost: requests let through, bytes from outside the bucket ' +
+      'over everything the suite saw. Lost means requests let through, bytes from outside the bucket ' +
       'and secrets found.',
   },
 ];
@@ -292,15 +292,21 @@ export function summaryLines(input: ReportInput): string[] {
   const held = sum(rows, (r) => r.held);
   const lost = sum(rows, (r) => r.lost.length);
   const jest = input.summary;
-  const jestFailed = jest ? jest.numFailedTests + jest.numRuntimeErrorTestSuites > 0 : true;
-  const pass = tried > 0 && held === tried && lost === 0 && !jestFailed;
+  const notRun = figures.reduce((n, f) => n + f.notRun, 0);
+  const crashed = jest?.numRuntimeErrorTestSuites ?? 0;
+  const jestFailed = jest ? jest.numFailedTests + crashed > 0 : true;
+  const pass = tried > 0 && held === tried && lost === 0 && notRun === 0 && !jestFailed;
   const jestText = jest
-    ? `${jest.numPassedTests} of ${jest.numTotalTests} Jest tests passed, ${duration(jest.endTime - jest.startTime)}`
+    ? `${jest.numPassedTests} of ${jest.numTotalTests} Jest tests passed, ` +
+      (crashed > 0 ? `${crashed} of ${jest.numTotalTestSuites} files crashed, ` : '') +
+      duration(jest.endTime - jest.startTime)
     : 'no Jest summary (its reporter did not run)';
   const lines = [
     pass
       ? `- **PASS**: ${held} of ${tried} cases held and nothing was lost (${jestText}).`
-      : `- **FAIL**: ${held} of ${tried} cases held, ${tried - held} did not, ${lost} lost (${jestText}).`,
+      : `- **FAIL**: ${held} of ${tried} cases held, ${tried - held} did not, ${lost} lost` +
+        (notRun > 0 ? `, ${notRun} matrix cells did not run` : '') +
+        ` (${jestText}).`,
   ];
   for (const f of figures) {
     const matrix = f.id === 'matrix';
@@ -320,7 +326,7 @@ export function summaryLines(input: ReportInput): string[] {
     const first = f.failing[0];
     lines.push(
       `- ${f.title}: ${f.held} of ${f.tried} ${unit} held${scope}${notRun}, ` +
-        `${f.tried - f.held} did not, ${f.lost} lost; first ${oneLine(where(first), 60)}: ` +
+        `${f.tried - f.held} did not, ${f.lost} lost; first ${oneLine(where(first), 80)}: ` +
         `${oneLine(reasonOf(first), 80)}.`,
     );
   }
@@ -375,8 +381,8 @@ function matrixSection(rows: CaseRecord[], axes: MatrixAxes | undefined): string
 }
 
 /**
- * A category other than the matrix: a row per case, its backends in one cell, what it lost (when
- * it did) next to what held.
+ * A category other than the matrix: a row per case, its backends in one cell. What a case lost is
+ * in the summary (per category), the list of cases that did not hold and reliability.json.
  */
 function caseTable(rows: CaseRecord[]): Table {
   const byGroup = new Map<string, CaseRecord[]>();
@@ -399,25 +405,32 @@ function caseTable(rows: CaseRecord[]): Table {
 /** The most cases that did not hold the report names; fewer when they do not fit its budget. */
 const FAILURES_SHOWN = 10;
 
-/** Every case that did not hold and every failed Jest test, one line each, in the order they ran. */
-function failureLines(rows: CaseRecord[], jest: JestSummary | undefined): string[] {
+/**
+ * The cases that did not hold and the failed Jest tests the summary does not name (it names the
+ * first of each category and of Jest), one line each, in the order they ran.
+ */
+function failureLines(rows: CaseRecord[], input: ReportInput): string[] {
+  const inSummary = new Set(categoryFigures(rows, input).map((f) => f.failing[0]));
   return [
     ...rows
-      .filter(failed)
+      .filter((r) => failed(r) && !inSummary.has(r))
       .map(
         (r) =>
           `- ${where(r)}: ${r.tried - r.held} of ${r.tried}` +
           (r.lost.length > 0 ? `, ${r.lost.length} lost` : '') +
           `; ${oneLine(reasonOf(r), 120)}`,
       ),
-    ...jestFailures(jest).map((f) => `- Jest: ${oneLine(f, 160)}`),
+    ...jestFailures(input.summary)
+      .slice(1)
+      .map((f) => `- Jest: ${oneLine(f, 160)}`),
   ];
 }
 
 /**
- * The report with at most `shown` of the cases that did not hold named (with why); the summary
- * counts all of them, and the list ends with how many more there are in reliability.json.
- * `renderReport` picks `shown` so that the report fits its budget.
+ * The report. The summary counts every case that did not hold and names the first of each
+ * category with why; the list at the end names at most `shown` others, then says how many more
+ * there are, all in reliability.json. `renderReport` picks `shown` so that the report fits its
+ * budget.
  */
 export function renderMarkdown(input: ReportInput, shown = FAILURES_SHOWN): string {
   const rows = aggregate(input.records);
@@ -442,13 +455,13 @@ export function renderMarkdown(input: ReportInput, shown = FAILURES_SHOWN): stri
     else if (id === 'matrix') out.push(...matrixSection(mine, input.axes));
     else out.push(markdownTable(caseTable(mine)), '');
   }
-  const failures = failureLines(rows, jest);
+  const failures = failureLines(rows, input);
   if (failures.length > 0) {
     const more = failures.length - shown;
-    out.push('## Cases that did not hold', '', ...failures.slice(0, shown));
+    out.push('## Other cases that did not hold', '', ...failures.slice(0, shown));
     if (more > 0) {
       out.push(
-        `- ${shown > 0 ? `and ${more} more` : `${more} in all`}, every one in \`docs/${JSON_NAME}\``,
+        `- ${shown > 0 ? `and ${more} more` : `${more}, not named here`}, every one in \`docs/${JSON_NAME}\``,
       );
     }
     out.push('');
@@ -459,20 +472,32 @@ export function renderMarkdown(input: ReportInput, shown = FAILURES_SHOWN): stri
 /**
  * RELIABILITY.md as it is written: formatted, and at most `maxBytes` whatever the run's outcome.
  * The one place of the report's budget: everything but the list of cases that did not hold is
- * always there (the summary counts every one of them); the list names as many as fit, from
- * FAILURES_SHOWN down to none, and counts the rest, which reliability.json holds.
+ * always there (the summary counts every one of them); the list names as many as fit (at most
+ * FAILURES_SHOWN) and counts the rest, which reliability.json holds.
  */
 export async function renderReport(
   input: ReportInput,
   file: string,
   maxBytes = REPORT_MAX_BYTES,
 ): Promise<string> {
-  const failures = failureLines(aggregate(input.records), input.summary).length;
-  let text = '';
-  for (let shown = Math.min(FAILURES_SHOWN, failures); shown >= 0; shown--) {
-    text = await formatted(renderMarkdown(input, shown), file);
-    if (Buffer.byteLength(text) <= maxBytes) return text;
+  const render = (shown: number) => formatted(renderMarkdown(input, shown), file);
+  const fits = (text: string) => Buffer.byteLength(text) <= maxBytes;
+  // Each case named makes the report longer: search for the most that fit.
+  let least = 0;
+  let most = Math.min(FAILURES_SHOWN, failureLines(aggregate(input.records), input).length);
+  let best: string | undefined;
+  while (least <= most) {
+    const shown = Math.floor((least + most) / 2);
+    const text = await render(shown);
+    if (fits(text)) {
+      best = text;
+      least = shown + 1;
+    } else {
+      most = shown - 1;
+    }
   }
+  if (best !== undefined) return best;
+  const text = await render(0);
   process.stderr.write(
     `[reliability] ${path.basename(file)} is ${Buffer.byteLength(text)} bytes, over its ` +
       `${maxBytes} even without naming a case that did not hold\n`,

@@ -151,7 +151,7 @@ describe('reliability report', () => {
   });
 
   /** The failing run's report says how many did not hold, names some with why, points to the rest. */
-  async function expectHonestFailure(run: FailingRun): Promise<string> {
+  async function expectHonestFailure(run: FailingRun): Promise<{ named: number; more: number }> {
     const markdown = await rendered(run.input);
     expectReadable(markdown, run.input);
     const tried = run.input.records.reduce((n, r) => n + r.tried, 0);
@@ -161,36 +161,72 @@ describe('reliability report', () => {
     );
     expect(lines.filter((l) => /^\| [a-z]/.test(l) && l.includes('✗')).length).toBeGreaterThan(0);
     expect(markdown.match(/✗/g)?.length).toBeGreaterThanOrEqual(run.failingCells);
-    // Some failures named with their reason, the rest counted and pointed to.
-    const list = lines.slice(lines.indexOf('## Cases that did not hold'));
+    // Each category's line counts its cases and names its first failure.
+    const titles = {
+      matrix: 'The matrix',
+      faults: 'Faults',
+      'bad-input': 'Bad input',
+      load: 'Load',
+      security: 'Security',
+    };
+    let categoriesFailing = 0;
+    for (const [category, title] of Object.entries(titles)) {
+      const mine = run.input.records.filter((r) => r.category === category);
+      const tried = mine.reduce((n, r) => n + r.tried, 0);
+      const held = mine.reduce((n, r) => n + r.held, 0);
+      if (held === tried) continue;
+      categoriesFailing++;
+      const line = lines.slice(2, 14).find((l) => l.startsWith(`- ${title}: `));
+      expect(line).toContain(`${held} of ${tried} `);
+      expect(line).toContain(`, ${tried - held} did not, `);
+      expect(line).toContain('; first ');
+    }
+    // The other failures: some named with their reason, the rest counted and pointed to.
+    const start = lines.indexOf('## Other cases that did not hold');
+    expect(start).toBeGreaterThan(0);
+    const list = lines.slice(start);
     const named = list.filter((l) => /^- .*: \d+ of \d+/.test(l));
     expect(named.length).toBeGreaterThan(0);
-    expect(named[0]).toMatch(/expect\(received\)\.toBeLessThanOrEqual.*StorageUnavailableError/);
+    expect(named[0]).toMatch(/; (expect\(received\)|.*, case \d+: )/);
+    expect(named[0]).toContain('StorageUnavailableError');
     const more = list.find((l) => l.startsWith('- and '));
+    if (more !== undefined) expect(more).toMatch(/docs\/reliability\.json/);
+    const moreCount = more === undefined ? 0 : Number(/^- and (\d+) more/.exec(more)?.[1]);
     const jestFailed = run.input.summary!.numFailedTests;
-    expect(more).toMatch(/docs\/reliability\.json/);
-    const moreCount = Number(/^- and (\d+) more/.exec(more!)?.[1]);
     const jestNamed = list.filter((l) => l.startsWith('- Jest: ')).length;
-    expect(named.length + jestNamed + moreCount).toBe(run.failingRows + jestFailed);
+    const inSummary = categoriesFailing + (jestFailed > 0 ? 1 : 0);
+    expect(inSummary + named.length + jestNamed + moreCount).toBe(run.failingRows + jestFailed);
     process.stderr.write(
       `[report.spec] ${run.notHeld} cases did not hold: ${Buffer.byteLength(markdown)} bytes, ` +
         `${named.length} named in the list, ${moreCount} more counted\n`,
     );
-    return markdown;
+    return { named: named.length + jestNamed, more: moreCount };
   }
 
   it('stays within 15 KB when one case in five fails, and says how many, which and why', async () => {
     const run = failingRun(5);
     expect(run.notHeld).toBe(Math.ceil(26_025 / 5));
     expect(run.failingCells).toBeGreaterThan(30);
-    await expectHonestFailure(run);
+    expect((await expectHonestFailure(run)).more).toBeGreaterThan(100);
   });
 
   it('stays within 15 KB when every case fails', async () => {
     const run = failingRun(1);
     expect(run.notHeld).toBe(26_025);
     expect(run.failingCells).toBe(188);
-    await expectHonestFailure(run);
+    expect((await expectHonestFailure(run)).more).toBeGreaterThan(400);
+  });
+
+  it('names every case that did not hold when they fit', async () => {
+    const run = failingRun(4_000);
+    const summary = run.input.summary!;
+    summary.files = summary.files.map((f) => ({ ...f, failed: [] }));
+    summary.numFailedTests = 0;
+    summary.numPassedTests = summary.numTotalTests;
+    expect(run.notHeld).toBe(Math.ceil(26_025 / 4_000));
+    const { named, more } = await expectHonestFailure(run);
+    expect(more).toBe(0);
+    expect(named).toBeGreaterThan(0);
   });
 
   it('says which matrix cells did not run when its suite crashed, within 15 KB', async () => {
@@ -210,7 +246,9 @@ describe('reliability report', () => {
     const markdown = await rendered(input);
     expectReadable(markdown, input);
     const lines = markdown.split('\n');
-    expect(lines[2]).toMatch(/^- \*\*FAIL\*\*/);
+    expect(lines[2]).toMatch(/^- \*\*FAIL\*\*: /);
+    expect(lines[2]).toContain(`, ${missing} matrix cells did not run (`);
+    expect(lines[2]).toContain(', 1 of 11 files crashed, ');
     const matrixLine = lines.find((l) => l.startsWith('- The matrix: '));
     expect(matrixLine).toContain(`${missing} cells did not run`);
     expect(matrixLine).not.toMatch(/all \d+ cells held/);
