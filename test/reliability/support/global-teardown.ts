@@ -2,8 +2,9 @@
  * Global teardown of the reliability suite, and its report. Reads the cases the specs recorded
  * (results.jsonl, see results.ts) and what Jest counted (jest-summary.json, from
  * summary-reporter.js), turns them into one model and renders it to markdown (RELIABILITY.md: a
- * summary of at most 12 lines, then compact tables built from one table model) and to JSON
- * (reliability.json: every case with its figures, lost items and failures).
+ * summary of at most 12 lines, then compact tables built from one table model, within a size
+ * budget: see `renderReport`) and to JSON (reliability.json: every case with its figures, lost items
+ * and failures).
  *
  * A run of every spec file writes both into <root>/docs/; a partial run (a path pattern, a single
  * file) writes only into its results folder, so it never replaces the full figures.
@@ -80,6 +81,8 @@ export interface Table {
 }
 
 export const SUMMARY_MAX_LINES = 12;
+/** RELIABILITY.md, formatted, is at most this many bytes (15 KB), whatever the run's outcome. */
+export const REPORT_MAX_BYTES = 15 * 1024;
 export const JSON_NAME = 'reliability.json';
 
 const CATEGORIES: { id: Category; title: string; holds: string; about: string }[] = [
@@ -123,7 +126,7 @@ const CATEGORIES: { id: Category; title: string; holds: string; about: string }[
     about:
       'Concurrent and sequential round trips on the real S3 server, each download compared by ' +
       'SHA-256; downloads destroyed unread; memory after vs before; concurrent uploads to one ' +
-      'name. "Lost" counts differing bytes and objects that mix uploads.',
+      'name. Lost means differing bytes and objects that mix uploads.',
   },
   {
     id: 'security',
@@ -132,8 +135,8 @@ const CATEGORIES: { id: Category; title: string; holds: string; about: string }[
     about:
       'The example app’s controller against missing, wrong and malformed bearer tokens and ' +
       'downloads that try to leave the projects bucket; `npm audit --omit=dev`; the secret scan ' +
-      'over everything the suite saw. "Lost" counts requests let through, bytes from outside ' +
-      'the bucket and secrets found.',
+      'over everything the suite saw. Lost means requests let through, bytes from outside the bucket ' +
+      'and secrets found.',
   },
 ];
 
@@ -168,9 +171,9 @@ export function duration(ms: number): string {
   return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1_000)} s`;
 }
 
-/** One line of text, at most `max` characters. */
+/** One line of text, at most `max` characters; runs of spaces are one, as markdown shows them. */
 const oneLine = (text: string, max: number) => {
-  const flat = text.replace(/\s*\n\s*/g, ' ').trim();
+  const flat = text.replace(/\s+/g, ' ').trim();
   return flat.length > max ? `${flat.slice(0, max - 3)}...` : flat;
 };
 
@@ -204,6 +207,8 @@ const sum = (rows: CaseRecord[], pick: (r: CaseRecord) => number) =>
 
 const failed = (r: CaseRecord) => r.held < r.tried || r.lost.length > 0;
 
+const reasonOf = (r: CaseRecord) => r.failures[0] ?? r.lost[0] ?? 'no reason recorded';
+
 const where = (r: CaseRecord) =>
   [r.group, r.body, r.backend].filter((part): part is string => Boolean(part)).join(' / ');
 
@@ -222,9 +227,37 @@ interface CategoryFigures {
   lost: number;
   ms: number;
   failing: CaseRecord[];
+  /** Matrix cells on its axes with no record: their spec did not get to them (it crashed). */
+  notRun: number;
 }
 
-function categoryFigures(rows: CaseRecord[], summary: JestSummary | undefined): CategoryFigures[] {
+/** The matrix cell of a fault, body kind and backend, if it was recorded. */
+function matrixCells(
+  rows: CaseRecord[],
+): (fault: string, body: string, backend: string) => CaseRecord | undefined {
+  const cells = new Map<string, CaseRecord>();
+  for (const r of rows) {
+    if (r.category === 'matrix') cells.set([r.group, r.body, r.backend].join('\u0000'), r);
+  }
+  return (fault, body, backend) => cells.get([fault, body, backend].join('\u0000'));
+}
+
+function cellsNotRun(rows: CaseRecord[], axes: MatrixAxes | undefined): number {
+  if (!axes) return 0;
+  const cell = matrixCells(rows);
+  return axes.faults.reduce(
+    (n, fault) =>
+      n +
+      axes.bodies.reduce(
+        (m, body) => m + axes.backends.filter((backend) => !cell(fault, body, backend)).length,
+        0,
+      ),
+    0,
+  );
+}
+
+function categoryFigures(rows: CaseRecord[], input: ReportInput): CategoryFigures[] {
+  const { summary } = input;
   return CATEGORIES.map(({ id, title }) => {
     const mine = rows.filter((r) => r.category === id);
     return {
@@ -233,6 +266,7 @@ function categoryFigures(rows: CaseRecord[], summary: JestSummary | undefined): 
       tried: sum(mine, (r) => r.tried),
       held: sum(mine, (r) => r.held),
       lost: sum(mine, (r) => r.lost.length),
+      notRun: id === 'matrix' ? cellsNotRun(mine, input.axes) : 0,
       // The matrix's cells overlap: its time is the wall time of its spec file.
       ms:
         id === 'matrix'
@@ -253,39 +287,47 @@ function jestFailures(summary: JestSummary | undefined): string[] {
 /** At most SUMMARY_MAX_LINES lines: the verdict, one line per category, what did not hold. */
 export function summaryLines(input: ReportInput): string[] {
   const rows = aggregate(input.records);
-  const figures = categoryFigures(rows, input.summary);
+  const figures = categoryFigures(rows, input);
   const tried = sum(rows, (r) => r.tried);
   const held = sum(rows, (r) => r.held);
   const lost = sum(rows, (r) => r.lost.length);
   const jest = input.summary;
-  const jestFailed = jest ? jest.numFailedTests + jest.numRuntimeErrorTestSuites > 0 : true;
-  const pass = tried > 0 && held === tried && lost === 0 && !jestFailed;
+  const notRun = figures.reduce((n, f) => n + f.notRun, 0);
+  const crashed = jest?.numRuntimeErrorTestSuites ?? 0;
+  const jestFailed = jest ? jest.numFailedTests + crashed > 0 : true;
+  const pass = tried > 0 && held === tried && lost === 0 && notRun === 0 && !jestFailed;
   const jestText = jest
-    ? `${jest.numPassedTests} of ${jest.numTotalTests} Jest tests passed, ${duration(jest.endTime - jest.startTime)}`
+    ? `${jest.numPassedTests} of ${jest.numTotalTests} Jest tests passed, ` +
+      (crashed > 0 ? `${crashed} of ${jest.numTotalTestSuites} files crashed, ` : '') +
+      duration(jest.endTime - jest.startTime)
     : 'no Jest summary (its reporter did not run)';
   const lines = [
     pass
       ? `- **PASS**: ${held} of ${tried} cases held and nothing was lost (${jestText}).`
-      : `- **FAIL**: ${held} of ${tried} cases held, ${tried - held} did not, ${lost} lost (${jestText}).`,
+      : `- **FAIL**: ${held} of ${tried} cases held, ${tried - held} did not, ${lost} lost` +
+        (notRun > 0 ? `, ${notRun} matrix cells did not run` : '') +
+        ` (${jestText}).`,
   ];
   for (const f of figures) {
     const matrix = f.id === 'matrix';
     const unit = matrix ? 'cells' : 'cases';
     const skipped = matrix ? rows.filter((r) => r.category === 'matrix' && r.notApplicable) : [];
     const scope = matrix ? ` (${skipped.length} cells do not apply)` : '';
+    const notRun = f.notRun > 0 ? `, ${f.notRun} cells did not run` : '';
     if (f.tried === 0 && !skipped.length) {
       lines.push(`- ${f.title}: did not run.`);
       continue;
     }
     if (f.failing.length === 0) {
-      lines.push(`- ${f.title}: all ${f.held} ${unit} held${scope}, in ${duration(f.ms)}.`);
+      const held = notRun ? `${f.held} of ${f.tried}` : `all ${f.held}`;
+      lines.push(`- ${f.title}: ${held} ${unit} held${scope}${notRun}, in ${duration(f.ms)}.`);
       continue;
     }
     const first = f.failing[0];
     lines.push(
-      `- ${f.title}: ${f.held} of ${f.tried} ${unit} held${scope}, ${f.lost} lost; ` +
-        `${f.failing.length} did not hold, first ${oneLine(where(first), 60)}: ` +
-        `${oneLine(first.failures[0] ?? first.lost[0] ?? 'no reason recorded', 100)}.`,
+      `- ${f.title}: ${f.held} of ${f.tried} ${unit} held${scope}${notRun}, ` +
+        `${f.tried - f.held} did not, ${f.lost} lost; first ${oneLine(where(first), 80)}: ` +
+        `${oneLine(reasonOf(first), 80)}.`,
     );
   }
   const jestOnly = jestFailures(jest);
@@ -301,11 +343,13 @@ export function summaryLines(input: ReportInput): string[] {
 
 /**
  * The matrix as one table: a row per fault, a column per body kind; each cell holds one mark per
- * backend (in the order of the axes): ✓ held, ✗ did not, a letter for a cell that does not
- * apply, its reason listed once below the table.
+ * backend (in the order of the axes): ✓ held, ✗ did not, ? did not run, a letter for a cell that
+ * does not apply, its reason listed once below the table.
  */
 function matrixSection(rows: CaseRecord[], axes: MatrixAxes | undefined): string[] {
   if (!axes) return ['The matrix did not record its axes.', ''];
+  const cell = matrixCells(rows);
+  const notRun = cellsNotRun(rows, axes);
   const reasons = new Map<string, { letter: string; cells: number }>();
   const mark = (r: CaseRecord | undefined) => {
     if (!r) return '?';
@@ -323,11 +367,7 @@ function matrixSection(rows: CaseRecord[], axes: MatrixAxes | undefined): string
     rows: axes.faults.map((fault) => [
       fault,
       ...axes.bodies.map((body) =>
-        axes.backends
-          .map((backend) =>
-            mark(rows.find((r) => r.backend === backend && r.group === fault && r.body === body)),
-          )
-          .join(' '),
+        axes.backends.map((backend) => mark(cell(fault, body, backend))).join(' '),
       ),
     ]),
   };
@@ -335,50 +375,68 @@ function matrixSection(rows: CaseRecord[], axes: MatrixAxes | undefined): string
     markdownTable(table),
     '',
     ...[...reasons].map(([reason, { letter, cells }]) => `- ${letter}: ${reason} (${cells} cells)`),
+    ...(notRun > 0 ? [`- ?: did not run, its spec stopped before it (${notRun} cells)`] : []),
     '',
   ];
 }
 
-/** A category other than the matrix: a row per case, its backends in one cell. */
+/**
+ * A category other than the matrix: a row per case, its backends in one cell. What a case lost is
+ * in the summary (per category), the list of cases that did not hold and reliability.json.
+ */
 function caseTable(rows: CaseRecord[]): Table {
   const byGroup = new Map<string, CaseRecord[]>();
   for (const r of rows) byGroup.set(r.group, [...(byGroup.get(r.group) ?? []), r]);
   return {
-    header: ['case', 'backends', 'held', 'lost', 'time'],
+    header: ['case', 'backends', 'held', 'time'],
     rows: [...byGroup].map(([group, mine]) => {
       const tried = sum(mine, (r) => r.tried);
       const held = sum(mine, (r) => r.held);
-      const lost = sum(mine, (r) => r.lost.length);
       return [
         group,
         [...new Set(mine.map((r) => r.backend ?? ''))].filter(Boolean).join(', '),
         `${mine.some(failed) ? '✗' : '✓'} ${held}/${tried}`,
-        String(lost),
         duration(sum(mine, (r) => r.ms)),
       ];
     }),
   };
 }
 
-const FAILURES_SHOWN = 6;
+/** The most cases that did not hold the report names; fewer when they do not fit its budget. */
+const FAILURES_SHOWN = 10;
 
-export function renderMarkdown(input: ReportInput): string {
+/**
+ * The cases that did not hold and the failed Jest tests the summary does not name (it names the
+ * first of each category and of Jest), one line each, in the order they ran.
+ */
+function failureLines(rows: CaseRecord[], input: ReportInput): string[] {
+  const inSummary = new Set(categoryFigures(rows, input).map((f) => f.failing[0]));
+  return [
+    ...rows
+      .filter((r) => failed(r) && !inSummary.has(r))
+      .map(
+        (r) =>
+          `- ${where(r)}: ${r.tried - r.held} of ${r.tried}` +
+          (r.lost.length > 0 ? `, ${r.lost.length} lost` : '') +
+          `; ${oneLine(reasonOf(r), 120)}`,
+      ),
+    ...jestFailures(input.summary)
+      .slice(1)
+      .map((f) => `- Jest: ${oneLine(f, 160)}`),
+  ];
+}
+
+/**
+ * The report. The summary counts every case that did not hold and names the first of each
+ * category with why; the list at the end names at most `shown` others, then says how many more
+ * there are, all in reliability.json. `renderReport` picks `shown` so that the report fits its
+ * budget.
+ */
+export function renderMarkdown(input: ReportInput, shown = FAILURES_SHOWN): string {
   const rows = aggregate(input.records);
-  const figures = categoryFigures(rows, input.summary);
   const jest = input.summary;
   const out: string[] = ['# Reliability', '', ...summaryLines(input), ''];
   out.push(
-    markdownTable({
-      header: ['category', 'tried', 'held', 'lost', 'time'],
-      rows: figures.map((f) => [
-        f.title,
-        String(f.tried),
-        String(f.held),
-        String(f.lost),
-        duration(f.ms),
-      ]),
-    }),
-    '',
     wrap(
       `Measured on ${input.machine ?? machine()}, Node.js ${input.node ?? process.version}, ` +
         `started ${input.run.startedAt} by \`${input.run.command}\`` +
@@ -397,25 +455,54 @@ export function renderMarkdown(input: ReportInput): string {
     else if (id === 'matrix') out.push(...matrixSection(mine, input.axes));
     else out.push(markdownTable(caseTable(mine)), '');
   }
-  const failing = rows.filter(failed);
-  const jestOnly = jestFailures(jest);
-  out.push('## Cases that did not hold', '');
-  if (failing.length === 0 && jestOnly.length === 0) out.push('None.', '');
-  const shown = [
-    ...failing.map(
-      (r) =>
-        `- ${where(r)}: ${r.tried - r.held} of ${r.tried}` +
-        (r.lost.length > 0 ? `, ${r.lost.length} lost` : '') +
-        `; ${oneLine(r.failures[0] ?? r.lost[0] ?? 'no reason recorded', 160)}`,
-    ),
-    ...jestOnly.map((f) => `- Jest: ${oneLine(f, 160)}`),
-  ];
-  out.push(...shown.slice(0, FAILURES_SHOWN));
-  if (shown.length > FAILURES_SHOWN) {
-    out.push(`- and ${shown.length - FAILURES_SHOWN} more, in \`docs/${JSON_NAME}\``);
+  const failures = failureLines(rows, input);
+  if (failures.length > 0) {
+    const more = failures.length - shown;
+    out.push('## Other cases that did not hold', '', ...failures.slice(0, shown));
+    if (more > 0) {
+      out.push(
+        `- ${shown > 0 ? `and ${more} more` : `${more}, not named here`}, every one in \`docs/${JSON_NAME}\``,
+      );
+    }
+    out.push('');
   }
-  if (shown.length > 0) out.push('');
   return out.join('\n');
+}
+
+/**
+ * RELIABILITY.md as it is written: formatted, and at most `maxBytes` whatever the run's outcome.
+ * The one place of the report's budget: everything but the list of cases that did not hold is
+ * always there (the summary counts every one of them); the list names as many as fit (at most
+ * FAILURES_SHOWN) and counts the rest, which reliability.json holds.
+ */
+export async function renderReport(
+  input: ReportInput,
+  file: string,
+  maxBytes = REPORT_MAX_BYTES,
+): Promise<string> {
+  const render = (shown: number) => formatted(renderMarkdown(input, shown), file);
+  const fits = (text: string) => Buffer.byteLength(text) <= maxBytes;
+  // Each case named makes the report longer: search for the most that fit.
+  let least = 0;
+  let most = Math.min(FAILURES_SHOWN, failureLines(aggregate(input.records), input).length);
+  let best: string | undefined;
+  while (least <= most) {
+    const shown = Math.floor((least + most) / 2);
+    const text = await render(shown);
+    if (fits(text)) {
+      best = text;
+      least = shown + 1;
+    } else {
+      most = shown - 1;
+    }
+  }
+  if (best !== undefined) return best;
+  const text = await render(0);
+  process.stderr.write(
+    `[reliability] ${path.basename(file)} is ${Buffer.byteLength(text)} bytes, over its ` +
+      `${maxBytes} even without naming a case that did not hold\n`,
+  );
+  return text;
 }
 
 /** Every figure of the run, for docs/reliability.json. */
@@ -431,7 +518,7 @@ export function renderJson(input: ReportInput): string {
       },
       summary: summaryLines(input),
       jest: input.summary ?? null,
-      categories: categoryFigures(rows, input.summary).map(({ failing, ...f }) => ({
+      categories: categoryFigures(rows, input).map(({ failing, ...f }) => ({
         ...f,
         notHeld: failing.length,
       })),
@@ -489,13 +576,12 @@ export default async function globalTeardown(globalConfig: { rootDir: string }):
   const input = readRun(dir, path.join(globalConfig.rootDir, 'test', 'reliability'));
   const docs = path.join(globalConfig.rootDir, 'docs');
   const outputs = [
-    { name: 'RELIABILITY.md', text: renderMarkdown(input) },
-    { name: JSON_NAME, text: renderJson(input) },
+    { name: 'RELIABILITY.md', text: await renderReport(input, path.join(docs, 'RELIABILITY.md')) },
+    { name: JSON_NAME, text: await formatted(renderJson(input), path.join(docs, JSON_NAME)) },
   ];
   for (const { name, text } of outputs) {
-    const body = await formatted(text, path.join(docs, name));
-    writeFileSync(path.join(dir, name), body);
-    if (!input.partial) writeFileSync(path.join(docs, name), body);
+    writeFileSync(path.join(dir, name), text);
+    if (!input.partial) writeFileSync(path.join(docs, name), text);
   }
   process.stderr.write(
     input.partial
