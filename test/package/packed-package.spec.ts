@@ -166,7 +166,11 @@ async function expectMultipartUploadsWork(
   const result = await runConsumer(dir, storageEnv(backend, bucket), 'dist/multipart.js');
   const exitedAfterMs = Date.now() - (result.finishedAt as number);
   const size = 12 * MiB + 4;
-  const stored = { outcome: { size, sha256Matches: true }, downloaded: 'same SHA-256' };
+  const stored = {
+    outcome: { size, sha256Matches: true },
+    progress: { reports: 3, last: size }, // one per part: 5 + 5 + 2 MiB
+    downloaded: 'same SHA-256',
+  };
   expect(result).toEqual({
     size,
     partSize: 5 * MiB,
@@ -174,6 +178,7 @@ async function expectMultipartUploadsWork(
     withSha256: { ...stored, workerHashedBytes: expect.any(Number) },
     wrongSha256: {
       outcome: { error: 'IntegrityError:INTEGRITY' },
+      progress: expect.any(Object),
       downloaded: 'ProjectNotFoundError:PROJECT_NOT_FOUND',
       workerHashedBytes: expect.any(Number),
     },

@@ -51,16 +51,24 @@ class MultipartDeployer {
     }
   }
 
-  /** One upload of `zip` as a stream, what is stored under `key` after it, and the worker's share. */
-  private async upload(bucket: string, key: string, zip: Buffer, options?: UploadOptions) {
+  /**
+   * One upload of `zip` as a stream: its outcome, the progress reported (once per part the server
+   * took), what is stored under `key` after it, and the bytes the worker thread hashed meanwhile.
+   */
+  private async upload(bucket: string, key: string, zip: Buffer, options: UploadOptions = {}) {
     const before = hashWorker.hashedBytes();
-    const outcome = await this.credentials.uploadProject(key, streamOf(zip), options).then(
-      (stored) => ({ size: stored.size, sha256Matches: stored.sha256 === sha256Of(zip) }),
-      (err: unknown) => ({ error: errorOf(err) }),
-    );
+    const progress: number[] = [];
+    const onProgress = (bytes: number) => void progress.push(bytes);
+    const outcome = await this.credentials
+      .uploadProject(key, streamOf(zip), { ...options, onProgress })
+      .then(
+        (stored) => ({ size: stored.size, sha256Matches: stored.sha256 === sha256Of(zip) }),
+        (err: unknown) => ({ error: errorOf(err) }),
+      );
     const downloaded = await this.downloadedSha256(bucket, key);
     return {
       outcome,
+      progress: { reports: progress.length, last: progress.at(-1) },
       downloaded: downloaded === sha256Of(zip) ? 'same SHA-256' : downloaded,
       workerHashedBytes: hashWorker.hashedBytes() - before,
     };
