@@ -12,7 +12,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { localSettingsFor, storageEnv } from '../support/backends.js';
+import { localSettingsFor, type StorageBackend, storageEnv } from '../support/backends.js';
 import { FakeEcrServer } from '../support/fake-ecr-server.js';
 import {
   AUTH_REGISTRY,
@@ -132,13 +132,68 @@ async function runConsumer(
   entry = 'dist/main.js',
   args: string[] = [],
 ): Promise<Record<string, unknown>> {
+  const timeout = 120_000;
   const { stdout } = await promisify(execFile)(process.execPath, [entry, ...args], {
     cwd: dir,
     env: { PATH: process.env.PATH ?? '', ...env },
     encoding: 'utf8',
-    timeout: 120_000,
+    timeout,
+  }).catch((err: { killed?: boolean; stdout?: string }) => {
+    if (!err.killed) throw err;
+    throw new Error(
+      `${entry} did not exit on its own within ${timeout / 1000} s (killed; its output: ` +
+        `${err.stdout?.trim() || 'none'}): something keeps its event loop alive`,
+    );
   });
   return JSON.parse(stdout.trim().split('\n').pop() as string) as Record<string, unknown>;
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * Runs the consumer's `multipart.ts` against `backend` and `bucket`: a 12 MiB project in parts
+ * of 5 MiB, uploaded as a plain stream, as a stream with its `sha256`, and with a wrong
+ * `sha256`, each read back. Checks the outcomes, that the package's SHA-256 worker thread did
+ * the hashing it is there for (counted from outside by `hash-worker-probe.ts`: the calling-thread
+ * fallback counts nothing), and that the process exited on its own once done (an idle worker
+ * left referenced would keep it alive until `runConsumer` kills it).
+ */
+async function expectMultipartUploadsWork(
+  dir: string,
+  backend: StorageBackend,
+  bucket: string,
+): Promise<void> {
+  const result = await runConsumer(dir, storageEnv(backend, bucket), 'dist/multipart.js');
+  const exitedAfterMs = Date.now() - (result.finishedAt as number);
+  const size = 12 * MiB + 4;
+  const stored = {
+    outcome: { size, sha256Matches: true },
+    progress: { reports: 3, last: size }, // one per part: 5 + 5 + 2 MiB
+    downloaded: 'same SHA-256',
+  };
+  expect(result).toEqual({
+    size,
+    partSize: 5 * MiB,
+    plain: { ...stored, workerHashedBytes: expect.any(Number) },
+    withSha256: { ...stored, workerHashedBytes: expect.any(Number) },
+    wrongSha256: {
+      outcome: { error: 'IntegrityError:INTEGRITY' },
+      progress: expect.any(Object),
+      downloaded: 'ProjectNotFoundError:PROJECT_NOT_FOUND',
+      workerHashedBytes: expect.any(Number),
+    },
+    workersStarted: expect.any(Number),
+    finishedAt: expect.any(Number),
+  });
+  const hashed = (upload: string) =>
+    (result[upload] as { workerHashedBytes: number }).workerHashedBytes;
+  expect(result.workersStarted).toBeGreaterThanOrEqual(1);
+  // With `sha256`, the running SHA-256 of every part is taken in the worker.
+  expect(hashed('withSha256')).toBeGreaterThanOrEqual(size);
+  expect(hashed('wrongSha256')).toBeGreaterThanOrEqual(size);
+  // Over plain HTTP the aws store signs every part with its SHA-256, taken in the worker.
+  if (backend === 'aws') expect(hashed('plain')).toBeGreaterThanOrEqual(size);
+  expect(exitedAfterMs).toBeLessThan(15_000);
 }
 
 beforeAll(async () => {
@@ -176,7 +231,7 @@ describe('the packed package in a separate application', () => {
     expect(shipped).not.toContain('sourceMappingURL');
   });
 
-  it('local: works with minio installed and no @aws-sdk at all; typed settings in code with no environment', async () => {
+  it('local: works with minio installed and no @aws-sdk at all; typed settings in code with no environment; multipart uploads hashed in the worker thread', async () => {
     const dir = createConsumer('local-app', ['minio']);
     expect(existsSync(join(dir, 'node_modules/@aws-sdk'))).toBe(false);
     const bucket = await createTestBucket('consumer-local');
@@ -201,6 +256,7 @@ describe('the packed package in a separate application', () => {
         ...CUSTOM_BACKEND_WORKS,
       });
       await expectTypedSettingsWork(dir, bucket);
+      await expectMultipartUploadsWork(dir, 'local', bucket);
       const aws = await runConsumer(dir, { ...storageEnv('aws', bucket) });
       expect(aws['config-error']).toContain('npm install @aws-sdk/client-s3');
     } finally {
@@ -208,8 +264,8 @@ describe('the packed package in a separate application', () => {
     }
   }, 240_000);
 
-  it('CommonJS app: require() loads the package and its backend and testing subpaths; typed settings in code with no environment', async () => {
-    const dir = createConsumer('commonjs-app', ['minio'], 'commonjs');
+  it('CommonJS app: require() loads the package and its backend and testing subpaths; typed settings in code with no environment; multipart uploads hashed in the worker thread', async () => {
+    const dir = createConsumer('commonjs-app', ['minio', ...AWS_PEERS], 'commonjs');
     const compiled = readFileSync(join(dir, 'dist/main.js'), 'utf8');
     expect(compiled).toContain('require("nest-credentials")');
     expect(compiled).toContain('require("nest-credentials/backend")');
@@ -231,12 +287,14 @@ describe('the packed package in a separate application', () => {
         ...CUSTOM_BACKEND_WORKS,
       });
       await expectTypedSettingsWork(dir, bucket);
+      await expectMultipartUploadsWork(dir, 'local', bucket);
+      await expectMultipartUploadsWork(dir, 'aws', bucket);
     } finally {
       await deleteTestBucket(bucket);
     }
   }, 240_000);
 
-  it('aws: works with the AWS SDK installed and no minio at all', async () => {
+  it('aws: works with the AWS SDK installed and no minio at all; multipart uploads hashed in the worker thread', async () => {
     const dir = createConsumer('aws-app', AWS_PEERS);
     expect(existsSync(join(dir, 'node_modules/minio'))).toBe(false);
     const bucket = await createTestBucket('consumer-aws');
@@ -256,6 +314,7 @@ describe('the packed package in a separate application', () => {
         ...CUSTOM_BACKEND_WORKS,
       });
       expect(result.credentialKeys).toContain('REGISTRY_TOKEN');
+      await expectMultipartUploadsWork(dir, 'aws', bucket);
       const local = await runConsumer(dir, { ...storageEnv('local', bucket) });
       expect(local['config-error']).toContain('npm install minio');
     } finally {
