@@ -259,6 +259,18 @@ describe('uploadInParts', () => {
       expect(record.maxInFlight).toBe(settings.partConcurrency);
     });
 
+    it('reads into shared memory, which the SHA-256 worker hashes in place', async () => {
+      const record = recorder();
+      await uploadInParts(
+        record.requests,
+        sequentialOf(randomBytes(45 * KiB)),
+        settings,
+        new AbortController().signal,
+      );
+      expect(record.blocks.size).toBe(settings.partConcurrency + 1);
+      for (const block of record.blocks) expect(block).toBeInstanceOf(SharedArrayBuffer);
+    });
+
     it('while every worker sends, the next part is already read', async () => {
       const data = randomBytes(200 * KiB);
       let release: () => void = () => undefined;
