@@ -35,9 +35,9 @@ export function assertSuppliedDigest(supplied: string | undefined, actual: strin
 /**
  * A stream longer than one part whose SHA-256 the caller supplied: sent as it arrives, with no
  * spool file. The store takes it part by part (`readPart`, in order, each into a buffer of its
- * own, one part read ahead: memory stays at partSize x (partConcurrency + 1)), counting on the way and hashing each part
- * as it is filled (in the SHA-256 worker when the part buffers are shared memory, while the next
- * part is read), and asks `verify()` before completing: a digest that does not match is an
+ * own, one part read ahead: memory stays at partSize x (partConcurrency + 1)), counting on the
+ * way and hashing each part as it is filled (in the SHA-256 worker when the part buffers are
+ * shared memory, while the next part is read), and asks `verify()` before completing: a digest that does not match is an
  * `IntegrityError`, and the upload is aborted. `discard()` stops the caller's stream when the
  * upload ended early.
  */
